@@ -1,0 +1,96 @@
+"""Public derivation API: ``kl``, ``entropy``, ``cross_entropy``, ``families``, ``pairs``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Mapping
+
+import sympy as sp
+
+from symkl import cache, derive, families as _families
+from symkl.derivation import Derivation
+from symkl.errors import UnsupportedPairError
+from symkl.family import Family
+from symkl.numeric import Side
+
+Fixed = Mapping[str, object] | None
+
+
+def _side(family: Family, suffix: str, fixed: Fixed) -> Side:
+    fixed = dict(fixed or {})
+    unknown = set(fixed) - set(family.param_names)
+    if unknown:
+        raise ValueError(
+            f"{family.title} has no parameter(s) {sorted(unknown)} to fix; "
+            f"its parameters are {list(family.param_names)}"
+        )
+    family.validate({k: v for k, v in fixed.items() if family.parameter(k).constraint.event_dim == 0})
+    return Side(family, family.symbols(suffix), {k: sp.nsimplify(v) for k, v in fixed.items()})
+
+
+def _key(fixed: Fixed) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, str(sp.nsimplify(v))) for k, v in (fixed or {}).items()))
+
+
+@lru_cache(maxsize=None)
+def _derive(quantity: str, p: str, q: str | None, p_fixed: tuple, q_fixed: tuple,
+            use_cache: bool) -> Derivation:
+    key = (quantity, p, q, p_fixed, q_fixed)
+    if use_cache:
+        hit = cache.load(key)
+        if hit is not None:
+            return hit
+    fam_p = _families.get(p)
+    side_p = _side(fam_p, "p", dict(p_fixed))
+    side_q = None
+    if q is not None:
+        fam_q = _families.get(q)
+        if (fam_p.name, fam_q.name) not in _families.pairs():
+            raise UnsupportedPairError(fam_p.name, fam_q.name, _families.pairs())
+        side_q = _side(fam_q, "q", dict(q_fixed))
+    result = derive.run(quantity, side_p, side_q)
+    if quantity == "kl" and side_q is not None:
+        ce = _derive("cross_entropy", p, q, p_fixed, q_fixed, use_cache)
+        h = _derive("entropy", p, None, p_fixed, (), use_cache)
+        result.identities = derive.prove_identities(result, ce, h, side_p, side_q)
+    if use_cache:
+        cache.store(key, result)
+    return result
+
+
+def _names(p: str, q: str | None) -> tuple[str, str | None]:
+    return _families.get(p).name, (_families.get(q).name if q is not None else None)
+
+
+def kl(p_family: str, q_family: str, /, *, p: Fixed = None, q: Fixed = None,
+       cache: bool = True) -> Derivation:
+    """Derive KL(P || Q) between two catalogue families.
+
+    ``p`` / ``q`` fix parameters by their torch names, e.g.
+    ``kl("mvn_diag", "mvn_diag", q={"loc": 0, "scale": 1})`` gives the VAE term.
+    """
+    a, b = _names(p_family, q_family)
+    return _derive("kl", a, b, _key(p), _key(q), cache)
+
+
+def cross_entropy(p_family: str, q_family: str, /, *, p: Fixed = None, q: Fixed = None,
+                  cache: bool = True) -> Derivation:
+    """Derive the cross-entropy H(P, Q) = -E_P[log q]."""
+    a, b = _names(p_family, q_family)
+    return _derive("cross_entropy", a, b, _key(p), _key(q), cache)
+
+
+def entropy(p_family: str, /, *, p: Fixed = None, cache: bool = True) -> Derivation:
+    """Derive the (differential) entropy H(P) = -E_P[log p]."""
+    a, _ = _names(p_family, None)
+    return _derive("entropy", a, None, _key(p), (), cache)
+
+
+def families() -> list[Family]:
+    """The catalogue's families, by name."""
+    return [_families.REGISTRY[n] for n in sorted(_families.REGISTRY)]
+
+
+def pairs() -> list[tuple[str, str]]:
+    """Every (P, Q) pair whose KL and cross-entropy the catalogue derives."""
+    return _families.pairs()
