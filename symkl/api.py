@@ -7,7 +7,7 @@ from typing import Mapping
 
 import sympy as sp
 
-from symkl import cache, derive, families as _families
+from symkl import cache, derive, distributions
 from symkl.derivation import Derivation
 from symkl.errors import UnsupportedPairError
 from symkl.family import Family
@@ -40,13 +40,13 @@ def _derive(quantity: str, p: str, q: str | None, p_fixed: tuple, q_fixed: tuple
         hit = cache.load(key)
         if hit is not None:
             return hit
-    fam_p = _families.get(p)
+    fam_p = distributions.get(p)
     side_p = _side(fam_p, "p", dict(p_fixed))
     side_q = None
     if q is not None:
-        fam_q = _families.get(q)
-        if (fam_p.name, fam_q.name) not in _families.pairs():
-            raise UnsupportedPairError(fam_p.name, fam_q.name, _families.pairs())
+        fam_q = distributions.get(q)
+        if (fam_p.name, fam_q.name) not in distributions.pairs():
+            raise UnsupportedPairError(fam_p.name, fam_q.name, distributions.pairs())
         side_q = _side(fam_q, "q", dict(q_fixed))
     result = derive.run(quantity, side_p, side_q)
     if quantity == "kl" and side_q is not None:
@@ -59,7 +59,7 @@ def _derive(quantity: str, p: str, q: str | None, p_fixed: tuple, q_fixed: tuple
 
 
 def _names(p: str, q: str | None) -> tuple[str, str | None]:
-    return _families.get(p).name, (_families.get(q).name if q is not None else None)
+    return distributions.get(p).name, (distributions.get(q).name if q is not None else None)
 
 
 def kl(p_family: str, q_family: str, /, *, p: Fixed = None, q: Fixed = None,
@@ -88,9 +88,9 @@ def entropy(p_family: str, /, *, p: Fixed = None, cache: bool = True) -> Derivat
 
 def families() -> list[Family]:
     """The catalogue's families, by name."""
-    return [_families.REGISTRY[n] for n in sorted(_families.REGISTRY)]
+    return [distributions.REGISTRY[n] for n in sorted(distributions.REGISTRY)]
 
 
 def pairs() -> list[tuple[str, str]]:
     """Every (P, Q) pair whose KL and cross-entropy the catalogue derives."""
-    return _families.pairs()
+    return distributions.pairs()

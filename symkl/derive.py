@@ -24,7 +24,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from symkl import families, mpeval, numeric
+from symkl import distributions, mpeval, numeric
 from symkl.canonical import canonical, expand_terms
 from symkl.checks import check_equal, numeric_agreement, symbolic_zero
 from symkl.derivation import (
@@ -114,7 +114,7 @@ def _support_condition(p: Side, q: Side) -> sp.Basic:
         return sp.And(sp.Le(lo_q, lo_p), sp.Le(hi_p, hi_q))
     if isinstance(sp_, VectorSupport) and isinstance(sq, VectorSupport) and sp_.kind == sq.kind:
         return sp.true
-    raise UnsupportedPairError(p.family.name, q.family.name, families.pairs())
+    raise UnsupportedPairError(p.family.name, q.family.name, distributions.pairs())
 
 
 def _domains(side: Side) -> tuple[str, ...]:
@@ -123,7 +123,10 @@ def _domains(side: Side) -> tuple[str, ...]:
         if param.name in side.fixed:
             out.append(f"{side.symbols[param.name]} = {side.fixed[param.name]} (fixed)")
         else:
-            out.append(f"{side.symbols[param.name]}: {param.constraint.text}")
+            text = param.constraint.text
+            if param.constraint.depends_on:  # "> low" -> "> low_q"
+                text = text.replace(param.constraint.depends_on, str(side.symbols[param.constraint.depends_on]))
+            out.append(f"{side.symbols[param.name]}: {text}")
     return tuple(out)
 
 
@@ -159,13 +162,19 @@ class _Points:
         self.dim = CHECK_DIM[p.family.structure]
 
     def params(self, rng: np.random.Generator) -> tuple[dict, dict[str, Any], dict[str, Any]]:
-        pv = numeric.sample_values(Side(self.p.family, self.p.symbols, {}), rng, self.dim)
-        env: dict[sp.Basic, Any] = {DIM: mpmath.mpf(self.dim), **self.p.env(pv)}
-        qv: dict[str, Any] = {}
-        if self.q is not None:
-            qv = numeric.sample_values(Side(self.q.family, self.q.symbols, {}), rng, self.dim)
-            env.update(self.q.env(qv))
-        return env, pv, qv
+        # Steps hold for all parameter values; fixed values are substituted only at the
+        # end, so every parameter (fixed or not) gets a random value here.
+        env: dict[sp.Basic, Any] = {DIM: mpmath.mpf(self.dim)}
+        values = []
+        for side in (self.p, self.q):
+            if side is None:
+                values.append({})
+                continue
+            free = Side(side.family, side.symbols, {})
+            v = numeric.sample_values(free, rng, self.dim)
+            env.update(free.env(v))
+            values.append(v)
+        return env, values[0], values[1]
 
     def without_x(self, rng: np.random.Generator) -> dict:
         return self.params(rng)[0]
@@ -219,8 +228,13 @@ def _moment_check(
     )
 
 
+def _expectations_of(decomposition: Decomposition) -> dict[sp.Expr, sp.Expr]:
+    """basis -> E_P[basis] (unevaluated), with E[1] = 1 written out."""
+    return {b: (sp.S.One if b == 1 else Expect(b, P_LABEL)) for b in decomposition.terms}
+
+
 def _linearity_check(integrand: sp.Expr, linear: sp.Expr, decomposition: Decomposition) -> Check:
-    rebuilt = decomposition.assemble({b: Expect(b, P_LABEL) for b in decomposition.terms})
+    rebuilt = decomposition.assemble(_expectations_of(decomposition))
     ok = integrand == decomposition.assemble() and sp.expand(rebuilt - linear) == 0
     return Check(CheckMethod.STRUCTURAL, "E[c0 + sum c_j g_j] = c0 + sum c_j E[g_j] term by term", ok)
 
@@ -304,8 +318,6 @@ def run(quantity: str, p: Side, q: Side | None, seed: int = 0) -> Derivation:
 
     steps.append(Step(lhs, Expect(display, P_LABEL), "definition",
                       Check(CheckMethod.DEFINITION, "")))
-    if condition is not sp.true:
-        notes.append(f"on supp P (requires {condition}" + (f" for every {free_index}" if free_index else "") + ")")
     steps.append(Step(Expect(display, P_LABEL), Expect(f, P_LABEL),
                       "substitute the log-densities on supp P", Check(CheckMethod.DEFINITION, "declared densities")))
 
@@ -315,7 +327,7 @@ def run(quantity: str, p: Side, q: Side | None, seed: int = 0) -> Derivation:
                       "expand the logarithms and collect the basis functions of x",
                       check_equal(f, collected, points.with_x, seed, "pointwise in x; ")))
 
-    linear = decomposition.assemble({b: Expect(b, P_LABEL) for b in decomposition.terms})
+    linear = decomposition.assemble(_expectations_of(decomposition))
     steps.append(Step(Expect(collected, P_LABEL), linear, "linearity of expectation",
                       _linearity_check(collected, linear, decomposition)))
 

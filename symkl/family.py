@@ -1,6 +1,6 @@
 """The declarative description of a distribution family.
 
-A family file in :mod:`symkl.families` builds one :class:`Family`; everything else in
+A family file in :mod:`symkl.distributions` builds one :class:`Family`; everything else in
 symkl (derivation, printing, validation, test inputs) reads from it. Nothing outside the
 family file states a family's density, constraints or moments.
 """

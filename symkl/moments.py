@@ -49,7 +49,7 @@ class Moment:
 
 
 def _registry() -> Mapping[str, Family]:
-    from symkl.families import REGISTRY  # late import: families import this module's types
+    from symkl.distributions import REGISTRY  # late import: families import this module's types
 
     return REGISTRY
 
@@ -93,13 +93,14 @@ def _derive_exponential_family(family: Family, spec: ExponentialFamily) -> dict[
     if "mean" in features:
         if "second" in features:
             derived["variance"] = sp.factor(sp.simplify(expect["second"] - expect["mean"] ** 2))
+            sources["variance"] = EXP_FAMILY
         else:
             # Var(x) = d E[x] / d eta_x = sum_k dE[x]/dtheta_k * dtheta_k/deta_x
             dtheta_deta = jac.inv()
             j = features.index("mean")
             dmean = sp.Matrix([[sp.diff(expect["mean"], t) for t in params]])
             derived["variance"] = sp.factor(sp.simplify((dmean * dtheta_deta)[0, j]))
-        sources["variance"] = EXP_FAMILY_COV
+            sources["variance"] = EXP_FAMILY_COV
     elif "E_log" in features:
         # E[x^n] = E[exp(n log x)] = exp(A(eta + n e_log) - A(eta)).
         shifted = {n: sp.Symbol(f"{n}_shift", **family.parameter(n).constraint.assumptions)

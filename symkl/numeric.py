@@ -19,7 +19,7 @@ import sympy as sp
 
 from symkl import mpeval
 from symkl.family import DIM, Family, Interval, Structure
-from symkl.families import REGISTRY
+from symkl.distributions import REGISTRY
 
 #: Event dimension used when a symbolic k must be made concrete.
 CHECK_DIM = {Structure.INDEXED: 3, Structure.MATRIX: 2, Structure.SCALAR: 1}

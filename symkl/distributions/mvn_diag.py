@@ -6,7 +6,7 @@ from symkl.constraints import positive, real
 from symkl.family import (
     DIM, INDEX, Family, IndependentOf, Parameter, Shape, Structure, VectorSupport,
 )
-from symkl.families.normal import FAMILY as NORMAL
+from symkl.distributions.normal import FAMILY as NORMAL
 
 
 def _log_density(x, p):
