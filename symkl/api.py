@@ -62,28 +62,39 @@ def _names(p: str, q: str | None) -> tuple[str, str | None]:
     return distributions.get(p).name, (distributions.get(q).name if q is not None else None)
 
 
+def _with_crosscheck(d: Derivation, brute_force: float | None) -> Derivation:
+    if brute_force is not None:
+        from symkl.crosscheck import crosscheck
+
+        crosscheck(d, timeout=brute_force)
+    return d
+
+
 def kl(p_family: str, q_family: str, /, *, p: Fixed = None, q: Fixed = None,
-       cache: bool = True) -> Derivation:
+       cache: bool = True, brute_force: float | None = None) -> Derivation:
     """Derive KL(P || Q) between two catalogue families.
 
     ``p`` / ``q`` fix parameters by their torch names, e.g.
     ``kl("mvn_diag", "mvn_diag", q={"loc": 0, "scale": 1})`` gives the VAE term.
+    ``cache=False`` bypasses the on-disk cache. ``brute_force=seconds`` also runs the
+    independent ``integrate`` cross-check with that time limit (see ``d.brute_force``).
     """
     a, b = _names(p_family, q_family)
-    return _derive("kl", a, b, _key(p), _key(q), cache)
+    return _with_crosscheck(_derive("kl", a, b, _key(p), _key(q), cache), brute_force)
 
 
 def cross_entropy(p_family: str, q_family: str, /, *, p: Fixed = None, q: Fixed = None,
-                  cache: bool = True) -> Derivation:
-    """Derive the cross-entropy H(P, Q) = -E_P[log q]."""
+                  cache: bool = True, brute_force: float | None = None) -> Derivation:
+    """Derive the cross-entropy H(P, Q) = -E_P[log q] (same options as :func:`kl`)."""
     a, b = _names(p_family, q_family)
-    return _derive("cross_entropy", a, b, _key(p), _key(q), cache)
+    return _with_crosscheck(_derive("cross_entropy", a, b, _key(p), _key(q), cache), brute_force)
 
 
-def entropy(p_family: str, /, *, p: Fixed = None, cache: bool = True) -> Derivation:
-    """Derive the (differential) entropy H(P) = -E_P[log p]."""
+def entropy(p_family: str, /, *, p: Fixed = None, cache: bool = True,
+            brute_force: float | None = None) -> Derivation:
+    """Derive the (differential) entropy H(P) = -E_P[log p] (same options as :func:`kl`)."""
     a, _ = _names(p_family, None)
-    return _derive("entropy", a, None, _key(p), (), cache)
+    return _with_crosscheck(_derive("entropy", a, None, _key(p), (), cache), brute_force)
 
 
 def families() -> list[Family]:

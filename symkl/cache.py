@@ -1,8 +1,10 @@
 """On-disk cache of derivations, keyed by symkl and SymPy versions.
 
 Derivations are pure functions of (quantity, families, fixed values) and of the code that
-derives them, so a cache entry is valid exactly as long as both versions match. The cache
-lives in ``$SYMKL_CACHE_DIR`` or ``~/.cache/symkl``; ``SYMKL_CACHE=0`` disables it.
+derives them, so a cache entry is valid exactly as long as the symkl version, the SymPy
+version and the package's source (a fingerprint of its .py files, so that editing a family
+file during development never serves a stale derivation) all match. The cache lives in
+``$SYMKL_CACHE_DIR`` or ``~/.cache/symkl``; ``SYMKL_CACHE=0`` disables it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,19 @@ import sympy
 from symkl._version import __version__
 
 
+@lru_cache(maxsize=1)
+def _source_fingerprint() -> str:
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def directory() -> Path:
     root = Path(os.environ.get("SYMKL_CACHE_DIR", Path.home() / ".cache" / "symkl"))
-    return root / f"symkl-{__version__}-sympy-{sympy.__version__}"
+    return root / f"symkl-{__version__}-sympy-{sympy.__version__}-{_source_fingerprint()}"
 
 
 def enabled() -> bool:
