@@ -10,7 +10,7 @@ import sympy as sp
 from symkl import cache, derive, distributions
 from symkl.derivation import Derivation
 from symkl.errors import UnsupportedPairError
-from symkl.family import Family
+from symkl.family import Family, Structure
 from symkl.numeric import Side
 
 Fixed = Mapping[str, object] | None
@@ -24,7 +24,19 @@ def _side(family: Family, suffix: str, fixed: Fixed) -> Side:
             f"{family.title} has no parameter(s) {sorted(unknown)} to fix; "
             f"its parameters are {list(family.param_names)}"
         )
-    family.validate({k: v for k, v in fixed.items() if family.parameter(k).constraint.event_dim == 0})
+    for name in fixed:
+        param = family.parameter(name)
+        if family.structure is Structure.MATRIX:
+            raise ValueError(
+                f"{family.title} parameters are symbolic matrices of dimension k; fixing "
+                f"'{name}' to a number is not supported (use mvn_diag for N(0, I) priors)"
+            )
+        if param.constraint.event_dim > 0:
+            raise ValueError(
+                f"{family.title} parameter '{name}' is {param.constraint.text}; only parameters "
+                "with elementwise constraints can be fixed to a number (applied to every coordinate)"
+            )
+    family.validate(fixed)
     return Side(family, family.symbols(suffix), {k: sp.nsimplify(v) for k, v in fixed.items()})
 
 

@@ -81,9 +81,6 @@ class SymklLatexPrinter(LatexPrinter):
     def _print_Trace(self, expr, exp=None):
         return r"\operatorname{tr}\left(%s\right)" % self._print(expr.args[0])
 
-    def _print_EulerGamma(self, expr):
-        return r"\gamma_{E}"
-
     def _print_Idx(self, expr):
         return self._print(expr.label)
 
