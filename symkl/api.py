@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from typing import Mapping
 
@@ -36,12 +37,13 @@ def _side(family: Family, suffix: str, fixed: Fixed) -> Side:
                 f"{family.title} parameter '{name}' is {param.constraint.text}; only parameters "
                 "with elementwise constraints can be fixed to a number (applied to every coordinate)"
             )
-    family.validate(fixed)
+    family.validate({k: float(v) for k, v in fixed.items()})
     return Side(family, family.symbols(suffix), {k: sp.nsimplify(v) for k, v in fixed.items()})
 
 
-def _key(fixed: Fixed) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, str(sp.nsimplify(v))) for k, v in (fixed or {}).items()))
+def _key(fixed: Fixed) -> tuple[tuple[str, sp.Expr], ...]:
+    """Hashable, exact form of fixed values (0.5 -> 1/2) for the in-memory and disk caches."""
+    return tuple(sorted((k, sp.nsimplify(v)) for k, v in (fixed or {}).items()))
 
 
 @lru_cache(maxsize=None)
@@ -78,6 +80,7 @@ def _with_crosscheck(d: Derivation, brute_force: float | None) -> Derivation:
     if brute_force is not None:
         from symkl.crosscheck import crosscheck
 
+        d = dataclasses.replace(d)  # the cached derivation stays as derived
         crosscheck(d, timeout=brute_force)
     return d
 

@@ -14,9 +14,11 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
 class UnknownFamilyError(KeyError, ValueError):
     """A family name that is not in the catalogue."""
 
-    def __init__(self, name: str, known: Iterable[str]):
+    def __init__(self, name: str, known: Iterable[str], aliases: dict[str, str] | None = None):
         known = sorted(known)
-        hint = closest(name, known)
+        aliases = aliases or {}
+        hint = closest(name, [*known, *aliases])
+        hint = aliases.get(hint, hint) if hint else None
         self.name = name
         self.message = (
             f"unknown family {name!r}"

@@ -31,7 +31,7 @@ def get(name: str) -> Family:
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in REGISTRY:
-        raise UnknownFamilyError(name, list(REGISTRY) + list(_ALIASES))
+        raise UnknownFamilyError(name, REGISTRY, _ALIASES)
     return REGISTRY[key]
 
 
