@@ -379,11 +379,26 @@ def _support_text(side: Side | None) -> str:
     return side.family.support.text
 
 
+def _per_index_piecewise(formula: sp.Expr, condition: sp.Boolean, index: sp.Idx) -> sp.Expr:
+    """Put the per-index finiteness condition inside the sum over that index.
+
+    A condition on ``probs_q[i]`` holds or fails class by class, so the +inf branch
+    belongs to the summand: one class with q_i = 0 < p_i makes its term, and so the
+    sum, +inf, while the other classes keep their finite terms.
+    """
+    if not (isinstance(formula, sp.Sum) and formula.variables == [index]):
+        raise NotImplementedError(f"per-index condition {condition} on a non-sum result {formula}")
+    summand = sp.Piecewise((formula.function, condition), (sp.oo, True))
+    return sp.Sum(summand, *formula.limits)
+
+
 def _finish(quantity, p, q, formula, result, condition, infinite_text, free_index, notes,
             steps, lhs, x, start) -> Derivation:
     if result is None:
-        if condition is sp.true or free_index is not None:
+        if condition is sp.true:
             result = formula
+        elif free_index is not None:
+            result = _per_index_piecewise(formula, condition, free_index)
         else:
             result = sp.Piecewise((formula, condition), (sp.oo, True))
     symbols = {f"{n}_p": s for n, s in p.symbols.items()}

@@ -7,6 +7,7 @@ family file states a family's density, constraints or moments.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Mapping
@@ -157,6 +158,22 @@ class Family:
                 return p
         raise KeyError(name)
 
+    def to_torch(self, values: Mapping[str, object], **kwargs: object) -> object:
+        """The matching ``torch.distributions`` object (``torch_class``) for parameter values.
+
+        ``values`` are tensors (or anything ``torch.as_tensor`` takes); ``kwargs`` go to the
+        constructor (``validate_args``). "Independent(Normal, 1)" is built as written.
+        """
+        import torch  # heavy: only when a torch object is wanted
+        import torch.distributions as td
+
+        tensors = {k: torch.as_tensor(v) for k, v in values.items()}
+        wrapped = re.fullmatch(r"Independent\((\w+), (\d+)\)", self.torch_class)
+        if wrapped:
+            base = getattr(td, wrapped.group(1))(**tensors, **kwargs)
+            return td.Independent(base, int(wrapped.group(2)), **kwargs)
+        return getattr(td, self.torch_class)(**tensors, **kwargs)
+
     # -- symbols ---------------------------------------------------------------------------
 
     def symbols(self, suffix: str) -> dict[str, sp.Basic]:
@@ -226,7 +243,7 @@ class Family:
             ok = p.constraint.check(v, arrays)
             if not np.all(ok):
                 bad = np.argwhere(~np.asarray(ok))
-                where = tuple(bad[0]) if bad.size else ()
+                where = tuple(int(i) for i in bad[0]) if bad.size else ()
                 shown = v[where] if where else v
                 raise ValueError(
                     f"{self.title} parameter '{p.name}' must be {p.constraint.text}; "

@@ -75,9 +75,14 @@ def evaluate(expr: sp.Basic, env: Env, expect: ExpectHook | None = None) -> Any:
         if isinstance(e, sp.Mul):
             # An exact zero factor wins: this is the 0 log 0 = 0 convention of every
             # discrete entropy/KL (the infinite cases are separate Piecewise branches).
-            vals = [ev(a, local) for a in e.args]
-            if any(isinstance(v, mpmath.mpf) and v == 0 for v in vals):
-                return mpmath.mpf(0)
+            # Factors free of log are evaluated first, so that p * log(p / q) with
+            # p = q = 0 returns 0 before the undefined log(0 / 0) is ever formed.
+            vals = []
+            for a in sorted(e.args, key=lambda a: a.has(sp.log)):
+                v = ev(a, local)
+                if isinstance(v, mpmath.mpf) and v == 0:
+                    return mpmath.mpf(0)
+                vals.append(v)
             out = mpmath.mpf(1)
             for v in vals:
                 out *= v

@@ -39,10 +39,50 @@ def _category(term: sp.Expr) -> int:
 
 def ordered_terms(expr: sp.Add) -> list[sp.Expr]:
     # Within a category, positive terms first: (x - mu) rather than (-mu + x).
-    return sorted(
+    terms = sorted(
         expr.args,
         key=lambda t: (_category(t), t.could_extract_minus_sign(), sp.default_sort_key(t)),
     )
+    # A positive constant leads when everything else is subtracted: 1 - p, not -p + 1.
+    if terms[-1].is_Number and terms[-1] > 0 and all(t.could_extract_minus_sign() for t in terms[:-1]):
+        terms = terms[-1:] + terms[:-1]
+    return terms
+
+
+def _factor_rank(factor: sp.Basic) -> int:
+    """Display rank of a factor: coefficient, symbols, brackets, then functions.
+
+    ``p_i log(p_i / q_i)`` and ``(a_p - a_q) psi(a_p)`` as a textbook writes them,
+    where SymPy's order gives ``log(p_i / q_i) p_i``.
+    """
+    if factor.is_Number:
+        return 0
+    if isinstance(factor, sp.Add):
+        return 2
+    if isinstance(factor, (sp.Function, sp.Sum)) or (
+        isinstance(factor, sp.Pow) and isinstance(factor.base, (sp.Function, sp.Sum))
+    ):
+        return 3
+    return 1
+
+
+class _TextbookOrder:
+    """Mixin for SymPy printers: textbook order of terms in sums and factors in products."""
+
+    def _print_Add(self, expr, order=None):
+        return super()._print_Add(sp.Add(*ordered_terms(expr), evaluate=False), order="none")
+
+    def _print_Mul(self, expr, *args):
+        if expr.is_commutative is False:
+            return super()._print_Mul(expr, *args)
+        # stable sort: SymPy's canonical order within a rank
+        factors = sorted(expr.as_ordered_factors(), key=_factor_rank)
+        saved = self._settings["order"]
+        self._settings["order"] = "none"  # print the factors as given
+        try:
+            return super()._print_Mul(sp.Mul(*factors, evaluate=False), *args)
+        finally:
+            self._settings["order"] = saved
 
 
 def _is_negated(term: sp.Basic) -> bool:
@@ -61,10 +101,7 @@ def _print_matadd(printer, expr: sp.MatAdd) -> str:
     return out
 
 
-class SymklLatexPrinter(LatexPrinter):
-    def _print_Add(self, expr, order=None):  # noqa: D401 - printer hook
-        return super()._print_Add(sp.Add(*ordered_terms(expr), evaluate=False), order="none")
-
+class SymklLatexPrinter(_TextbookOrder, LatexPrinter):
     def _print_polygamma(self, expr, exp=None):
         n, arg = expr.args
         head = r"\psi" if n == 0 else r"\psi^{(%s)}" % self._print(n)
@@ -88,9 +125,10 @@ class SymklLatexPrinter(LatexPrinter):
         return _print_matadd(self, expr)
 
 
-class SymklStrPrinter(StrPrinter):
-    def _print_Add(self, expr, order=None):
-        return super()._print_Add(sp.Add(*ordered_terms(expr), evaluate=False), order="none")
+class SymklStrPrinter(_TextbookOrder, StrPrinter):
+    def _print_Sum(self, expr):
+        (var, lo, hi), = expr.limits
+        return f"sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} [{self._print(expr.function)}]"
 
     def _print_polygamma(self, expr):
         n, arg = expr.args
