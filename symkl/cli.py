@@ -133,7 +133,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also run the independent sympy integrate/summation cross-check "
                              "with this time limit and report its outcome")
     derive.set_defaults(handler=run_derive)
+
+    codegen = commands.add_parser(
+        "codegen", help="regenerate the numpy and torch modules from the derivations",
+        description="Rewrite every derived result into its stable form, check each rewrite, and "
+                    "write symkl/generated/{numpy,torch}_functions.py (deterministic output).",
+    )
+    codegen.add_argument("--check", action="store_true",
+                         help="write nothing; exit 1 if the committed modules are out of date")
+    codegen.set_defaults(handler=run_codegen)
     return parser
+
+
+def run_codegen(args: argparse.Namespace) -> int:
+    """``symkl codegen [--check]``."""
+    from symkl.codegen import emit  # derives the whole catalogue: only when asked
+
+    stale, skipped, count = emit.write(check=args.check)
+    print(f"{count} functions per backend; not generated: "
+          + (", ".join(f"{n} ({r})" for n, r in skipped.items()) or "none"))
+    for path in stale:
+        print(f"{'out of date' if args.check else 'wrote'}: {path}")
+    if args.check:
+        return 1 if stale else EXIT_OK
+    if not stale:
+        print("generated modules already up to date")
+    return EXIT_OK
 
 
 # -- list ---------------------------------------------------------------------------------

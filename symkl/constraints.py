@@ -41,6 +41,8 @@ class Constraint:
     depends_on: str | None = None
     #: LaTeX form of the domain, e.g. ``\mathbb{R}_{>0}``.
     latex: str = field(default="")
+    #: The sum over the event axis, when the constraint fixes it (a simplex sums to 1).
+    event_total: int | None = None
 
 
 def _finite(v: np.ndarray) -> np.ndarray:
@@ -89,6 +91,7 @@ simplex = Constraint(
     sample=lambda rng, shape, _: rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]),
     event_dim=1,
     latex=r"\Delta^{k-1}",
+    event_total=1,
 )
 
 

@@ -185,6 +185,11 @@ class _Points:
         return env
 
 
+def parameter_sampler(p: Side, q: Side | None):
+    """Random parameter points (no x) for checking expressions of P's and Q's parameters."""
+    return _Points(p, q, p.family.variable()).without_x
+
+
 # -- moment checks ---------------------------------------------------------------------------
 
 

@@ -64,6 +64,11 @@ def sample_values(side: Side, rng: np.random.Generator, dim: int) -> dict[str, A
     out = {n: to_mp(v) for n, v in raw.items() if n not in side.fixed}
     if side.family.structure is Structure.MATRIX:  # vectors are k x 1 matrices there
         out = {n: mpmath.matrix(v) if isinstance(v, list) else v for n, v in out.items()}
+    for name in out:
+        total = side.family.parameter(name).constraint.event_total
+        if total is not None:  # exactly on the simplex at working precision, not to 1e-16
+            s = mpmath.fsum(out[name])
+            out[name] = [v * total / s for v in out[name]]
     return out
 
 

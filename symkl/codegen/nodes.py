@@ -1,0 +1,198 @@
+"""SymPy nodes for the stable kernels that generated code calls.
+
+Each node is a Bregman divergence ``B_f(x + d, x) = f(x + d) - f(x) - f'(x) d`` of a convex
+generator ``f``: non-negative, zero exactly at ``d = 0``, and computed by
+:mod:`symkl.kernels` without the cancellation that its elementary form suffers when ``d`` is
+small (P close to Q). The elementary form is the node's meaning: ``elementary()`` returns
+it, so every rewrite that introduces a node can be checked against the original result, and
+``mpmath_value`` evaluates it at high precision for references.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mpmath
+import sympy as sp
+
+
+class Bregman(sp.Function):
+    """``B_f(x + d, x)`` for the generator of the subclass; arguments ``(x, d)``."""
+
+    nargs = 2
+    is_commutative = True
+    is_real = True
+    #: Name of the kernel in :mod:`symkl.kernels.torch` / :mod:`symkl.kernels.numpy`.
+    kernel: str = ""
+    #: How the generator prints in derivation documents.
+    generator_latex: str = ""
+
+    @staticmethod
+    def generator(y: sp.Expr) -> sp.Expr:
+        raise NotImplementedError
+
+    @classmethod
+    def eval(cls, x: sp.Expr, d: sp.Expr) -> sp.Expr | None:
+        return sp.S.Zero if d == 0 else None
+
+    def elementary(self) -> sp.Expr:
+        x, d = self.args
+        y = sp.Symbol("y")
+        f, df = self.generator(y), sp.diff(self.generator(y), y)
+        return f.subs(y, x + d) - f.subs(y, x) - df.subs(y, x) * d
+
+    def mpmath_value(self, x: Any, d: Any) -> Any:
+        # Guard digits: the elementary form cancels to about |d|^2 relative to its terms.
+        extra = int(2 * max(0, -mpmath.log10(abs(d) / max(abs(x), 1)))) + 10 if d else 0
+        with mpmath.workdps(mpmath.mp.dps + extra):
+            value = self.mp_generator(x + d) - self.mp_generator(x) - self.mp_derivative(x) * d
+        return +value
+
+    @staticmethod
+    def mp_generator(y: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def mp_derivative(y: Any) -> Any:
+        raise NotImplementedError
+
+    def _latex(self, printer) -> str:
+        x, d = (printer._print(a) for a in self.args)
+        return r"B_{%s}\left(%s\right)" % (self.generator_latex, f"{x}, {d}")
+
+    def _sympystr(self, printer) -> str:
+        return f"{self.kernel}({printer._print(self.args[0])}, {printer._print(self.args[1])})"
+
+
+class NeglogBregman(Bregman):
+    """``d/x - log(1 + d/x)``: generator ``-log y`` (the Itakura-Saito divergence)."""
+
+    kernel = "neglog_bregman"
+    generator_latex = r"-\log"
+
+    @staticmethod
+    def generator(y: sp.Expr) -> sp.Expr:
+        return -sp.log(y)
+
+    @staticmethod
+    def mp_generator(y: Any) -> Any:
+        return -mpmath.log(y)
+
+    @staticmethod
+    def mp_derivative(y: Any) -> Any:
+        return -1 / y
+
+
+class XlogxBregman(Bregman):
+    """``(x + d) log(1 + d/x) - d``: generator ``y log y`` (the generalised KL term)."""
+
+    kernel = "xlogx_bregman"
+    generator_latex = r"y \log y"
+
+    @staticmethod
+    def generator(y: sp.Expr) -> sp.Expr:
+        return y * sp.log(y)
+
+    @staticmethod
+    def mp_generator(y: Any) -> Any:
+        return y * mpmath.log(y) if y else mpmath.mpf(0)
+
+    @staticmethod
+    def mp_derivative(y: Any) -> Any:
+        return mpmath.log(y) + 1
+
+
+class ExpBregman(Bregman):
+    """``exp(x) (expm1(d) - d)``: generator ``exp y``."""
+
+    kernel = "exp_bregman"
+    generator_latex = r"\exp"
+
+    @staticmethod
+    def generator(y: sp.Expr) -> sp.Expr:
+        return sp.exp(y)
+
+    @staticmethod
+    def mp_generator(y: Any) -> Any:
+        return mpmath.exp(y)
+
+    @staticmethod
+    def mp_derivative(y: Any) -> Any:
+        return mpmath.exp(y)
+
+
+class LgammaBregman(Bregman):
+    """``lnGamma(x + d) - lnGamma(x) - d psi(x)``: generator ``lnGamma y``."""
+
+    kernel = "lgamma_bregman"
+    generator_latex = r"\ln\Gamma"
+
+    @staticmethod
+    def generator(y: sp.Expr) -> sp.Expr:
+        return sp.loggamma(y)
+
+    @staticmethod
+    def mp_generator(y: Any) -> Any:
+        return mpmath.loggamma(y)
+
+    @staticmethod
+    def mp_derivative(y: Any) -> Any:
+        return mpmath.digamma(y)
+
+
+class NeglogdetBregman(Bregman):
+    """``tr(A^-1 B) - k - log det(A^-1 B)`` for k x k positive-definite ``A`` (base) and ``B``:
+    the Bregman divergence of ``-log det`` (twice the KL between zero-mean Gaussians).
+    Its kernel works on Cholesky factors, so it never forms an inverse."""
+
+    kernel = "neglogdet_bregman"
+    generator_latex = r"-\log\det"
+
+    @classmethod
+    def eval(cls, a: sp.Expr, b: sp.Expr) -> sp.Expr | None:
+        return sp.S.Zero if a == b else None
+
+    def elementary(self) -> sp.Expr:
+        a, b = self.args
+        return (sp.Trace(sp.Inverse(a) * b) - a.shape[0]
+                - sp.log(sp.Determinant(b)) + sp.log(sp.Determinant(a)))
+
+    def mpmath_value(self, a: Any, b: Any) -> Any:
+        with mpmath.workdps(2 * mpmath.mp.dps):
+            m = mpmath.lu_solve(a, b)
+            value = mpmath.fsum(m[i, i] for i in range(m.rows)) - m.rows - mpmath.log(mpmath.det(m))
+        return +value
+
+    def _latex(self, printer) -> str:
+        a, b = (printer._print(arg) for arg in self.args)
+        return r"B_{-\log\det}\left(%s, %s\right)" % (b, a)
+
+
+class Log1p(sp.Function):
+    """``log(1 + s)``, kept as a node so that it prints as ``log1p`` (SymPy folds it)."""
+
+    nargs = 1
+    is_real = True
+
+    @classmethod
+    def eval(cls, s: sp.Expr) -> sp.Expr | None:
+        return sp.S.Zero if s == 0 else None
+
+    def elementary(self) -> sp.Expr:
+        return sp.log(1 + self.args[0])
+
+    def mpmath_value(self, s: Any) -> Any:
+        return mpmath.log1p(s)
+
+    def _latex(self, printer) -> str:
+        return r"\log\left(1 + %s\right)" % printer._print(self.args[0])
+
+
+STABLE_NODES: tuple[type[sp.Function], ...] = (
+    NeglogBregman, NeglogdetBregman, XlogxBregman, ExpBregman, LgammaBregman, Log1p,
+)
+
+
+def to_elementary(expr: sp.Expr) -> sp.Expr:
+    """Replace every stable node by its elementary meaning."""
+    return expr.replace(lambda e: isinstance(e, STABLE_NODES), lambda e: e.elementary())

@@ -1,0 +1,1 @@
+"""Generated numeric code (see symkl.codegen). Do not edit by hand."""

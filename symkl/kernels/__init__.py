@@ -1,0 +1,20 @@
+"""Numerically stable helpers called by generated KL code.
+
+Each helper is a Bregman divergence B_f(x + d, x) = f(x + d) - f(x) - f'(x) d of a
+convex generator f, evaluated from the base point x and the *increment* d (never from
+x + d alone), so that it keeps full relative accuracy when d is small instead of
+cancelling, and is >= 0 by construction:
+
+==================  ===========  =========================================
+helper              f            B_f(x + d, x)
+==================  ===========  =========================================
+neglog_bregman      -log x       d/x - log1p(d/x)
+xlogx_bregman       x log x      (x + d) log1p(d/x) - d
+exp_bregman         exp x        exp(x) (expm1(d) - d)
+lgamma_bregman      lnGamma x    lgamma(x+d) - lgamma(x) - d digamma(x)
+==================  ===========  =========================================
+
+Two backends with identical names and results: ``symkl.kernels.numpy`` and
+``symkl.kernels.torch`` (branch-free, so ``torch.compile(fullgraph=True)``,
+``torch.func.vmap`` and autograd work).
+"""

@@ -1,0 +1,112 @@
+"""numpy backend of the Bregman kernels (same names and results as symkl.kernels.torch).
+
+Arrays of float32 or float64 (Python numbers take the other argument's dtype, integer
+arrays count as float64), broadcast together; the result has their common dtype and all
+arithmetic stays in it. Each call evaluates every branch on every element and selects
+with ``np.where``, so invalid intermediate values in unselected lanes are expected:
+floating-point warnings are silenced inside the calls.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from symkl.kernels import _generic
+from symkl.kernels._coefficients import FLOAT32, FLOAT64
+
+__all__ = ["exp_bregman", "lgamma_bregman", "neglog_bregman", "xlogx_bregman"]
+
+# dtype -> (precision, same-size integer type, exponent-field mask)
+_FORMATS = {
+    np.dtype(np.float64): (FLOAT64, np.int64, 0x7FF0000000000000),
+    np.dtype(np.float32): (FLOAT32, np.int32, 0x7F800000),
+}
+
+
+@lru_cache(maxsize=None)
+def _ops(dtype: np.dtype) -> _generic.Ops:
+    prec, itype, exp_mask = _FORMATS[dtype]
+    mbits = prec.mant_bits - 1
+    bias = prec.emax
+    min_normal_bits = 1 << mbits  # exponent field of 2**emin
+    up = prec.mant_bits + 1  # 2**up lifts every subnormal into the normal range
+    lift, drop = dtype.type(2.0**up), dtype.type(2.0**-up)
+
+    def where(cond, a, b):
+        return np.asarray(np.where(cond, a, b)).astype(dtype, copy=False)
+
+    def exponent_bits(a):
+        return np.maximum(np.asarray(a).view(itype) & exp_mask, min_normal_bits)
+
+    def pow2_floor(a):
+        return exponent_bits(a).view(dtype)
+
+    def exponent(a, lifted):
+        a = np.asarray(a)
+        if lifted:
+            small = np.abs(a) < 1
+            a = np.where(small, a * lift, a)
+        bits = exponent_bits(a)
+        p, e = bits.view(dtype), (bits >> mbits).astype(dtype) - dtype.type(bias)
+        if lifted:
+            p, e = np.where(small, p * drop, p), np.where(small, e - dtype.type(up), e)
+        return p, e
+
+    def pow2(k):
+        return ((np.asarray(k).astype(itype) + bias) << mbits).view(dtype)
+
+    return _generic.Ops(
+        prec=prec,
+        where=where,
+        pow2_floor=pow2_floor,
+        exponent=exponent,
+        pow2=pow2,
+        rint=np.rint,
+        clip=np.clip,
+    )
+
+
+def _apply(kernel: Callable, x: ArrayLike, d: ArrayLike) -> np.ndarray:
+    # Promote before converting: Python numbers are weak and take the array's dtype.
+    x, d = (v if isinstance(v, (int, float, np.ndarray, np.generic)) else np.asarray(v) for v in (x, d))
+    dtype = np.result_type(x, d)
+    if dtype.kind in "biu":
+        dtype = np.dtype(np.float64)
+    if dtype not in _FORMATS:
+        raise TypeError(f"symkl.kernels support float32 and float64, not {dtype}")
+    x, d = np.asarray(x, dtype), np.asarray(d, dtype)
+    with np.errstate(all="ignore"):
+        return np.asarray(kernel(_ops(dtype), x, d))
+
+
+def _shared_doc(kernel: Callable) -> Callable[[Callable], Callable]:
+    # The contract (formula, domain, conventions, algorithm) is written once, in _generic.
+    def decorate(fn: Callable) -> Callable:
+        fn.__doc__ = kernel.__doc__
+        return fn
+
+    return decorate
+
+
+@_shared_doc(_generic.neglog_bregman)
+def neglog_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
+    return _apply(_generic.neglog_bregman, x, d)
+
+
+@_shared_doc(_generic.xlogx_bregman)
+def xlogx_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
+    return _apply(_generic.xlogx_bregman, x, d)
+
+
+@_shared_doc(_generic.exp_bregman)
+def exp_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
+    return _apply(_generic.exp_bregman, x, d)
+
+
+@_shared_doc(_generic.lgamma_bregman)
+def lgamma_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
+    return _apply(_generic.lgamma_bregman, x, d)

@@ -1,0 +1,280 @@
+"""The generated numpy and torch code against the derivations, evaluated in mpmath.
+
+* every generated function, both backends, float64: equal to the derived result at 50
+  digits on the exact binary inputs, at sampled parameters (relative 1e-12);
+* near-equal P and Q (relative differences 1e-4 .. 1e-12): the stable KL forms keep their
+  accuracy (float64 within 64 ULP of the 50-digit value) where the derived form loses it;
+* KL(P || P) == 0 exactly, KL >= 0, +inf for support mismatch;
+* the committed modules are exactly what ``symkl codegen`` writes (byte for byte);
+* torch: autograd, ``torch.func.vmap`` and ``torch.compile(fullgraph=True)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+import symkl
+from symkl import mpeval
+from symkl.codegen import emit
+from symkl.distributions import REGISTRY
+from symkl.family import DIM, Structure
+from symkl.generated import numpy_functions as NP
+from symkl.generated import torch_functions as TH
+
+NAMES = [n for n in TH.__all__ if n not in TH.PARAMETERS]  # catalogue functions
+SPECIALISED = sorted(TH.PARAMETERS)
+
+
+def _parse(name: str) -> tuple[str, str, str | None]:
+    for quantity in ("cross_entropy", "entropy", "kl"):
+        if name.startswith(quantity + "_"):
+            rest = name[len(quantity) + 1:]
+            break
+    families = sorted(REGISTRY, key=len, reverse=True)
+    for p in families:
+        if rest == p:
+            return quantity, p, None
+        if rest.startswith(p + "_") and rest[len(p) + 1:] in REGISTRY:
+            return quantity, p, rest[len(p) + 1:]
+    raise AssertionError(name)
+
+
+def _derivation(quantity: str, p: str, q: str | None) -> symkl.Derivation:
+    return symkl.entropy(p) if quantity == "entropy" else getattr(symkl, quantity)(p, q)
+
+
+def _reference(d: symkl.Derivation, args: dict[str, np.ndarray], quantity: str) -> np.ndarray:
+    """The derived result at 50 digits, per batch element, on the exact float64 inputs."""
+    batch = next(iter(args.values())).shape[0]
+    out = []
+    for b in range(batch):
+        env = {}
+        for name, value in args.items():
+            key = name if quantity != "entropy" else f"{name}_p"
+            sym = d.symbols[key]
+            v = value[b]
+            if isinstance(sym, sp.MatrixSymbol):
+                env[sym] = mpmath.matrix(v.tolist() if v.ndim == 2 else [[float(t)] for t in v])
+            elif v.ndim:
+                env[sym] = [mpmath.mpf(float(t)) for t in v]
+
+            else:
+                env[sym] = mpmath.mpf(float(v))
+            if v.ndim:
+                env[DIM] = mpmath.mpf(v.shape[-1])
+        with mpmath.workdps(80):  # 50 digits of the result even where it is ~1e-30 of its terms
+            value = mpeval.evaluate(d.result, env)
+            if quantity == "kl" and p_is_simplex(d):
+                # Float inputs sum to 1 only to ~1e-16; what the generated code computes, and
+                # what equals the KL on the simplex, is the generalised KL
+                # sum p log(p/q) - p + q, so the reference includes sum(q - p).
+                value += mpmath.fsum(env[d.symbols["probs_q"]]) - mpmath.fsum(env[d.symbols["probs_p"]])
+            # 80-digit noise around an exact 0 (p == q) is 0.
+            out.append(0.0 if abs(value) < mpmath.mpf(10) ** -70 else float(value))
+    return np.array(out)
+
+
+def p_is_simplex(d: symkl.Derivation) -> bool:
+    return d.p == d.q == "categorical"
+
+
+def _inputs(quantity: str, p: str, q: str | None, rng: np.random.Generator, batch: int = 4,
+            near: float | None = None) -> dict[str, np.ndarray]:
+    fam_p = REGISTRY[p]
+    vp = fam_p.sample_parameters(rng, batch=(batch,), dim=3)
+    if quantity == "entropy":
+        return vp
+    fam_q = REGISTRY[q]
+    vq = fam_q.sample_parameters(rng, batch=(batch,), dim=3)
+    if near is not None:  # Q = P perturbed by a relative amount `near`
+        vq = {k: v * (1 + near * rng.choice([-1, 1], size=v.shape)) for k, v in vp.items()}
+        if fam_p.parameter(next(iter(vp))).constraint.event_total is not None:
+            vq = {k: v / v.sum(-1, keepdims=True) for k, v in vq.items()}
+        if p == "mvn":
+            vq["covariance_matrix"] = vp["covariance_matrix"] * (1 + near)
+        if p == "uniform":  # keep supp P inside supp Q
+            vq = {"low": vp["low"] - near * abs(vp["low"]) - near, "high": vp["high"] + near * abs(vp["high"])}
+    if (p, q) == ("uniform", "uniform") and near is None:
+        vq = {"low": vp["low"] - rng.uniform(0, 1, batch), "high": vp["high"] + rng.uniform(0, 1, batch)}
+    if (p, q) == ("beta", "uniform"):
+        vq = {"low": -rng.uniform(0, 1, batch), "high": 1 + rng.uniform(0, 1, batch)}
+    out = {f"{k}_p": v for k, v in vp.items()}
+    out.update({f"{k}_q": v for k, v in vq.items()})
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_generated_matches_derivation(name: str) -> None:
+    quantity, p, q = _parse(name)
+    d = _derivation(quantity, p, q)
+    rng = np.random.default_rng(len(name))
+    args = _inputs(quantity, p, q, rng)
+    params = list(inspect.signature(getattr(NP, name)).parameters)
+    args = {k: args[k] for k in params}
+    ref = _reference(d, args, quantity)
+    got_np = np.asarray(getattr(NP, name)(**args), dtype=float)
+    got_th = getattr(TH, name)(**{k: torch.tensor(v) for k, v in args.items()}).numpy()
+    for got in (got_np, got_th):
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-300, err_msg=name)
+
+
+@pytest.mark.parametrize("name", SPECIALISED)
+def test_specialisations_match_their_derivation(name: str) -> None:
+    from symkl.codegen.emit import _expand_specials
+    from symkl.codegen.specialise import SPECIALISATIONS, specialised_result
+
+    spec = next(s for s in SPECIALISATIONS if s.name == name)
+    _, expr, params = specialised_result(spec)
+    rng = np.random.default_rng(len(name))
+    args = {}
+    for pname, (sym, constraint) in params.items():
+        vector = isinstance(sym, sp.IndexedBase)
+        if constraint == "simplex":
+            args[pname] = rng.dirichlet(np.ones(4), size=3)
+        else:
+            args[pname] = rng.normal(0, 2, size=(3, 4) if vector else 3)
+    if "probs_p" in args:
+        args["probs_p"][0, 1] = 0.0  # a zero target probability contributes exactly 0
+        args["probs_p"][0] /= args["probs_p"][0].sum()
+    ref = []
+    for b in range(3):
+        env = {DIM: mpmath.mpf(4)}
+        for pname, (sym, _) in params.items():
+            v = args[pname][b]
+            env[sym] = [mpmath.mpf(float(t)) for t in v] if np.ndim(v) else mpmath.mpf(float(v))
+        with mpmath.workdps(60):
+            ref.append(float(mpeval.evaluate(_expand_specials(expr), env)))
+    got_np = getattr(NP, name)(**args)
+    got_th = getattr(TH, name)(**{k: torch.tensor(v) for k, v in args.items()}).numpy()
+    for got in (got_np, got_th):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_vae_term_is_exactly_zero_at_the_prior_and_stable_near_it() -> None:
+    mu, logvar = np.zeros((2, 5)), np.zeros((2, 5))
+    assert np.all(NP.kl_vae(mu, logvar) == 0)
+    tiny = np.full(5, 1e-9)
+    # exp(lv) - 1 - lv ~ lv^2/2: 5 * (1e-18 / 2) / 2, plus mu^2 / 2 terms.
+    got = NP.kl_vae(tiny, tiny)
+    assert got == pytest.approx(5 * (0.25e-18 + 0.5e-18), rel=1e-7)
+
+
+STABLE_KL = ["normal", "mvn_diag", "exponential", "poisson", "bernoulli", "categorical",
+             "laplace", "uniform", "gamma", "beta", "dirichlet", "mvn"]
+
+
+def _ulps(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    return np.where(ref == got, 0.0, np.abs(got - ref) / np.spacing(np.abs(ref)))
+
+
+@pytest.mark.parametrize("family", STABLE_KL)
+@pytest.mark.parametrize("near", [1e-4, 1e-8, 1e-12])
+def test_near_equal_kl_keeps_its_digits(family: str, near: float) -> None:
+    name = f"kl_{family}_{family}"
+    d = _derivation("kl", family, family)
+    rng = np.random.default_rng(int(-np.log10(near)))
+    args = _inputs("kl", family, family, rng, batch=6, near=near)
+    ref = _reference(d, args, "kl")
+    assert np.all(ref >= 0)
+    got = np.asarray(getattr(NP, name)(**args), dtype=float)
+    got_th = getattr(TH, name)(**{k: torch.tensor(v) for k, v in args.items()}).numpy()
+    # Bound: Gamma/Beta/Dirichlet/MVN carry the conditioning of lnGamma / Cholesky.
+    # Full MVN: separate Cholesky factors of Sigma_p and Sigma_q carry rounding errors of
+    # about 1 ulp * cond, so at relative difference delta the KL (~ delta^2) is only defined
+    # by its float inputs to ~ 1/delta ULP: a 1-ulp change of an input moves it that much.
+    bound = {"gamma": 256, "beta": 4096, "dirichlet": 4096, "mvn": 10 / near}.get(family, 64)
+    for g in (got, got_th):
+        assert np.all(g >= 0), (name, g)
+        worst = _ulps(g, ref).max()
+        assert worst <= bound, f"{name} at relative difference {near}: {worst:.1f} ULP"
+
+
+@pytest.mark.parametrize("family", STABLE_KL)
+def test_kl_of_a_distribution_with_itself_is_exactly_zero(family: str) -> None:
+    rng = np.random.default_rng(3)
+    vp = REGISTRY[family].sample_parameters(rng, batch=(5,), dim=4)
+    args = {f"{k}_p": v for k, v in vp.items()} | {f"{k}_q": v for k, v in vp.items()}
+    got = getattr(NP, f"kl_{family}_{family}")(**args)
+    assert np.all(np.asarray(got) == 0), got
+    got_th = getattr(TH, f"kl_{family}_{family}")(**{k: torch.tensor(v) for k, v in args.items()})
+    assert torch.all(got_th == 0), got_th
+
+
+def test_support_mismatch_is_inf_with_the_batch_shape() -> None:
+    loc, scale, rate = torch.zeros(3), torch.ones(3), torch.ones(1)
+    out = TH.kl_normal_exponential(loc, scale, rate)
+    assert out.shape == (3,) and torch.all(torch.isinf(out)) and out.dtype == torch.float32
+    u = TH.kl_uniform_uniform(torch.tensor([0.0, 0.0]), torch.tensor([1.0, 2.0]),
+                              torch.tensor([0.0, 0.0]), torch.tensor([1.5, 1.5]))
+    assert u[0] == pytest.approx(float(np.log(1.5))) and u[1] == float("inf")
+    cat = TH.kl_categorical_categorical(torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.0, 0.5]]),
+                                        torch.tensor([[0.25, 0.75, 0.0], [0.5, 0.5, 0.0]]))
+    assert torch.isfinite(cat[0]) and cat[1] == float("inf")
+
+
+def test_committed_modules_are_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    from symkl.cli import main
+
+    status = main(["codegen", "--check"])
+    out = capsys.readouterr().out
+    assert status == 0, f"stale generated modules, run `symkl codegen`:\n{out}"
+    assert "62 functions per backend; not generated: cross_entropy_poisson_poisson" in out
+
+
+def test_regeneration_is_byte_identical(tmp_path) -> None:
+    stale, _, _ = emit.write(tmp_path)  # into an empty folder: everything is new
+    assert len(stale) == 2
+    for filename in emit.MODULE_NAMES.values():
+        assert (tmp_path / filename).read_bytes() == (emit.GENERATED_DIR / filename).read_bytes()
+
+
+# -- torch specifics --------------------------------------------------------------------------
+
+
+def _normal_args(dtype=torch.float64, requires_grad=False):
+    g = torch.Generator().manual_seed(0)
+    t = lambda *s: torch.rand(*s, generator=g, dtype=dtype)  # noqa: E731
+    args = (t(5) - 0.5, t(5) + 0.5, t(5) - 0.5, t(5) + 0.5)
+    return tuple(a.requires_grad_(requires_grad) for a in args)
+
+
+def test_gradcheck_of_stable_kernels_in_generated_code() -> None:
+    assert torch.autograd.gradcheck(TH.kl_normal_normal, _normal_args(requires_grad=True))
+    g = torch.Generator().manual_seed(1)
+    gam = tuple((torch.rand(4, generator=g, dtype=torch.float64) + 0.5).requires_grad_() for _ in range(4))
+    assert torch.autograd.gradcheck(TH.kl_gamma_gamma, gam)
+
+
+def test_vmap_matches_batched_call() -> None:
+    args = _normal_args()
+    batched = TH.kl_normal_normal(*args)
+    mapped = torch.func.vmap(TH.kl_normal_normal)(*args)
+    torch.testing.assert_close(mapped, batched, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_torch_compile_fullgraph() -> None:
+    compiled = torch.compile(TH.kl_gamma_gamma, fullgraph=True)
+    g = torch.Generator().manual_seed(2)
+    args = tuple(torch.rand(16, generator=g, dtype=torch.float64) + 0.5 for _ in range(4))
+    torch.testing.assert_close(compiled(*args), TH.kl_gamma_gamma(*args))
+
+
+@pytest.mark.slow
+def test_generation_does_not_depend_on_the_hash_seed() -> None:
+    import os
+    import subprocess
+    import sys
+
+    for seed in ("1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "SYMKL_CACHE": "0"}
+        run = subprocess.run([sys.executable, "-m", "symkl", "codegen", "--check"], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr

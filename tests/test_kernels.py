@@ -1,0 +1,487 @@
+"""The Bregman kernels of symkl.kernels: accuracy against mpmath, conventions, autograd.
+
+Accuracy is measured in ULPs of the target dtype, |got - ref| / spacing(ref), against
+mpmath at 50 significant digits evaluated on the exact binary input values, over
+fixed-seed grids of the regimes the kernels are meant for. The two backends run the
+same operations (symkl.kernels._generic), so every numpy test is a torch test as well.
+"""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+from typing import Callable
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from symkl.kernels import _coefficients as coef
+from symkl.kernels import numpy as knp
+from symkl.kernels import torch as ktorch
+
+NAMES = ("neglog_bregman", "xlogx_bregman", "exp_bregman", "lgamma_bregman")
+DTYPES = (np.float32, np.float64)
+TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
+
+# Asserted max-ULP bounds = the targets. Measured maxima over the grids below (both
+# backends, which agree bit for bit), float32 / float64: neglog 0.57 / 0.60,
+# xlogx 0.69 / 0.53, exp 0.55 / 0.97, lgamma 0.99 / 0.95 (and at most 1.07 on grids
+# ten times larger).
+ULP_BOUND = {"neglog_bregman": 2.0, "xlogx_bregman": 2.0, "exp_bregman": 2.0, "lgamma_bregman": 8.0}
+
+DIGITS = 50
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _numpy_backend(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    return getattr(knp, name)
+
+
+def _torch_backend(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    fn = getattr(ktorch, name)
+
+    def run(x: np.ndarray, d: np.ndarray) -> np.ndarray:
+        out = fn(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(d)))
+        assert out.dtype == TORCH_DTYPE[x.dtype.type]
+        return out.numpy()
+
+    return run
+
+
+BACKENDS = {"numpy": _numpy_backend, "torch": _torch_backend}
+
+
+def reference(name: str, x: float, d: float) -> mpmath.mpf:
+    """The exact value at the binary inputs, to DIGITS significant digits (mpmath)."""
+    with mpmath.workdps(DIGITS):
+        x, d = mpmath.mpf(float(x)), mpmath.mpf(float(d))
+        if name == "neglog_bregman":
+            if x + d == 0:
+                return mpmath.inf
+            s = d / x
+            return s - mpmath.log1p(s)
+        if name == "xlogx_bregman":
+            y = x + d
+            if y == 0:
+                return x
+            if x == 0:
+                return mpmath.inf
+            return y * mpmath.log(y / x) - d
+        if name == "exp_bregman":
+            return mpmath.exp(x) * (mpmath.expm1(d) - d)
+        if x + d == 0:
+            return mpmath.inf
+        return mpmath.loggamma(x + d) - mpmath.loggamma(x) - d * mpmath.digamma(x)
+
+
+def ulp_errors(got: np.ndarray, ref: list[mpmath.mpf], dtype: type) -> np.ndarray:
+    """|got - ref| in units of the dtype's spacing at ref (inf-correct overflow counts 0)."""
+    big = float(np.finfo(dtype).max)
+    out = np.empty(len(ref))
+    for i, (g, r) in enumerate(zip(got.tolist(), ref)):
+        if mpmath.isinf(r) or abs(r) > big:
+            out[i] = 0.0 if g == float("inf") else np.inf
+        else:
+            spacing = float(np.spacing(dtype(abs(float(r)))))
+            out[i] = float(abs(mpmath.mpf(g) - r)) / spacing
+    return out
+
+
+def _loguniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
+    return 10.0 ** rng.uniform(np.log10(lo), np.log10(hi), n)
+
+
+def _ratio_grid(rng: np.random.Generator, dtype: type, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """x in [1e-30, 1e30], d = s x with |s| in [1e-14, 1e3], x + d >= 0 down to ~eps x."""
+    x = _loguniform(rng, 1e-30, 1e30, n)
+    tiny = 1e-15 if dtype is np.float64 else 1e-7
+    q = n // 4
+    s = np.concatenate(
+        [
+            _loguniform(rng, 1e-14, 1e3, q),  # d > 0, small to large
+            -_loguniform(rng, 1e-14, 0.5, q),  # d < 0, small to moderate
+            -(1 - _loguniform(rng, tiny, 0.5, q)),  # x + d close to 0
+            rng.uniform(-0.9, 3.0, n - 3 * q),  # the reduction's switching points
+        ]
+    )
+    x = x.astype(dtype)
+    d = np.maximum((x.astype(np.float64) * s).astype(dtype), -x)
+    return x, d
+
+
+def _exp_grid(rng: np.random.Generator, dtype: type, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """x in [-50, 50]; d in [-50, 50], plus tiny |d| down to 1e-14 and |d| near the ln2 steps."""
+    x = rng.uniform(-50, 50, n)
+    q = n // 3
+    sign = rng.choice([-1.0, 1.0], n)
+    d = np.concatenate(
+        [rng.uniform(-50, 50, q), _loguniform(rng, 1e-14, 1.0, q), rng.uniform(0.0, 3.0, n - 2 * q)]
+    )
+    return x.astype(dtype), (sign * d).astype(dtype)
+
+
+def _lgamma_grid(rng: np.random.Generator, dtype: type, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """x in [1e-3, 1e8], |d|/x in [1e-12, 10], d < 0 down to x + d ~ 1e-12 x; shift edges."""
+    q = n // 4
+    x = _loguniform(rng, 1e-3, 1e8, n - 24)
+    tiny = 1e-12 if dtype is np.float64 else 1e-6
+    r = np.concatenate(
+        [
+            _loguniform(rng, 1e-12, 10.0, q),
+            -_loguniform(rng, 1e-12, 0.5, q),
+            -(1 - _loguniform(rng, tiny, 0.5, q)),
+            rng.uniform(-0.99, 2.0, n - 24 - 3 * q),
+        ]
+    )
+    x, d = x.astype(dtype), (x * r).astype(dtype)
+    # both sides of the shift thresholds (8 in float64, 4 in float32), in x and in x + d
+    edge = np.array([3.999, 4.0, 4.001, 7.999, 8.0, 8.001], dtype)
+    ex = np.concatenate([edge, edge, edge + 5, np.full(6, 20.0, dtype)])
+    ed = np.concatenate([np.full(6, 0.5, dtype), np.full(6, -1e-6, dtype), -np.full(6, 5, dtype), edge - 20])
+    x, d = np.concatenate([x, ex]).astype(dtype), np.concatenate([d, ed]).astype(dtype)
+    keep = np.array([float(a) + float(b) > 0 for a, b in zip(x, d)])
+    return x[keep], d[keep]
+
+
+GRIDS = {
+    "neglog_bregman": (_ratio_grid, 1200),
+    "xlogx_bregman": (_ratio_grid, 1200),
+    "exp_bregman": (_exp_grid, 1200),
+    "lgamma_bregman": (_lgamma_grid, 700),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def grid(name: str, dtype: type) -> tuple[np.ndarray, np.ndarray, list[mpmath.mpf]]:
+    make, n = GRIDS[name]
+    rng = np.random.default_rng([NAMES.index(name), np.dtype(dtype).itemsize])
+    x, d = make(rng, dtype, n)
+    return x, d, [reference(name, a, b) for a, b in zip(x.tolist(), d.tolist())]
+
+
+# ---------------------------------------------------------------------------- accuracy
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("name", NAMES)
+def test_ulp_accuracy(name: str, backend: str, dtype: type) -> None:
+    x, d, ref = grid(name, dtype)
+    got = BACKENDS[backend](name)(x, d)
+    assert got.dtype == dtype
+    assert not np.isnan(got).any()
+    assert (got >= 0).all(), "negative values"
+    err = ulp_errors(got, ref, dtype)
+    i = int(np.argmax(err))
+    assert err[i] <= ULP_BOUND[name], (
+        f"{name}/{backend}/{dtype.__name__}: max {err[i]:.3f} ulp at x={x[i]!r}, d={d[i]!r}: "
+        f"got {got[i]!r}, ref {mpmath.nstr(ref[i], 20)}"
+    )
+    print(f"{name}/{backend}/{dtype.__name__}: max {err.max():.3f} ulp, mean {err.mean():.3f}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("name", NAMES)
+def test_backends_agree(name: str, dtype: type) -> None:
+    # Same operations in the same order: in practice the results are bit-identical.
+    x, d, _ = grid(name, dtype)
+    a = _numpy_backend(name)(x, d)
+    b = _torch_backend(name)(x, d)
+    finite = np.isfinite(a)
+    assert np.array_equal(np.isfinite(b), finite)
+    diff = np.abs(a[finite] - b[finite]) / np.spacing(np.abs(a[finite]))
+    assert diff.max(initial=0.0) <= 2.0
+
+
+# ------------------------------------------------------------------------- conventions
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("name", NAMES)
+def test_zero_increment_gives_exact_zero(name: str, backend: str, dtype: type) -> None:
+    x = np.array([1e-30, 1e-3, 0.5, 1.0, 7.99, 8.0, 123.0, 1e8, 1e30], dtype)
+    if name == "exp_bregman":
+        x = np.concatenate([x, -x, [0.0]]).astype(dtype)
+    got = BACKENDS[backend](name)(x, np.zeros_like(x))
+    assert (got == 0).all(), got
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_edge_conventions(backend: str, dtype: type) -> None:
+    def run(name: str, x: list[float], d: list[float]) -> np.ndarray:
+        return BACKENDS[backend](name)(np.array(x, dtype), np.array(d, dtype))
+
+    inf = np.inf
+    # -log: pole at x + d == 0
+    assert (run("neglog_bregman", [1.0, 3e-20, 5e20], [-1.0, -3e-20, -5e20]) == inf).all()
+    # x log x: y == 0 gives x (0 log 0 = 0); x == 0 gives 0 (d == 0) or +inf (d > 0)
+    got = run("xlogx_bregman", [2.5, 1e-20, 0.0, 0.0, 0.0], [-2.5, -1e-20, 0.0, 1.0, 1e-30])
+    np.testing.assert_array_equal(got, np.array([2.5, 1e-20, 0.0, inf, inf], dtype))
+    # lnGamma: x + d == 0 is the pole of lgamma(x + d)
+    assert (run("lgamma_bregman", [0.5, 3.0], [-0.5, -3.0]) == inf).all()
+    # exp: overflows to +inf and underflows to 0 like exp(x + d), never NaN
+    big = 800.0 if dtype is np.float64 else 100.0
+    got = run("exp_bregman", [big, 0.0, -big, -big, 2 * big, -2 * big], [1.0, big, -1e-3, 1e-3, -big, big])
+    assert got[0] == inf and got[1] == inf and got[2] == 0 and got[3] == 0
+    assert not np.isnan(got).any() and (got >= 0).all()
+
+
+def _domain_floats(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=st.lists(st.one_of(_domain_floats(0.0, 1e300), _domain_floats(0.0, 10.0)), min_size=1, max_size=16),
+    frac=st.lists(st.one_of(_domain_floats(-1.0, 1.0), _domain_floats(-1.0, 1e30)), min_size=16, max_size=16),
+    dtype=st.sampled_from(DTYPES),
+)
+def test_never_nan_or_negative(x: list[float], frac: list[float], dtype: type) -> None:
+    """Whole domain, subnormals and extremes included: finite or +inf, >= 0, backends agree."""
+    big = np.finfo(dtype).max
+    xa = np.minimum(np.array(x), big).astype(dtype)
+    with np.errstate(over="ignore"):
+        da = np.clip(xa.astype(np.float64) * np.array(frac[: len(x)]), -big, big).astype(dtype)
+    da = np.maximum(da, -xa)
+    for name in NAMES:
+        xs = np.where(xa > 0, xa, dtype(1.0)) if name in ("neglog_bregman", "lgamma_bregman") else xa
+        ds = np.maximum(da, -xs)
+        if name == "lgamma_bregman":
+            with np.errstate(over="ignore"):
+                ds = np.where(xs.astype(np.float64) + ds > 0, ds, dtype(0.0))
+        if name == "exp_bregman":  # any finite x and d, both signs
+            xs, ds = np.where(np.array(frac[: len(x)]) < 0.5, -xa, xa), da
+        a = _numpy_backend(name)(xs, ds)
+        b = _torch_backend(name)(xs, ds)
+        assert not np.isnan(a).any(), (name, xs, ds, a)
+        assert (a >= 0).all(), (name, xs, ds, a)
+        np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=_domain_floats(1e-200, 1e200),
+    s=st.one_of(_domain_floats(-1.0, 1e3), _domain_floats(-1e-6, 1e-6)),
+    k=st.integers(-300, 300),
+)
+def test_power_of_two_scaling_is_exact(x: float, s: float, k: int) -> None:
+    """neglog is scale-invariant and xlogx homogeneous of degree 1, bit for bit (float64)."""
+    d = max(x * s, -x)
+    xs, ds = np.ldexp(x, k), np.ldexp(d, k)
+    assume(np.ldexp(xs, -k) == x and np.ldexp(ds, -k) == d)  # the inputs scaled exactly
+    base_neglog = knp.neglog_bregman(x, d)
+    assert knp.neglog_bregman(xs, ds) == base_neglog
+    base = knp.xlogx_bregman(x, d)
+    scaled = knp.xlogx_bregman(xs, ds)
+    if np.isfinite(base) and 1e-290 < base * 2.0**k < 1e290:
+        assert scaled == np.ldexp(base, k)
+
+
+# ------------------------------------------------------------------------------- torch
+
+
+def _typical_points() -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.tensor([0.5, 2.0, 10.0, 3.0, 0.7, 40.0], dtype=torch.float64)
+    d = torch.tensor([1e-4, -0.3, 5.0, -2.5, 1e-9, -1e-6], dtype=torch.float64)
+    return x, d
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradcheck(name: str) -> None:
+    x, d = _typical_points()
+    assert torch.autograd.gradcheck(getattr(ktorch, name), (x.requires_grad_(), d.requires_grad_()))
+
+
+def _exact_gradient(name: str, x: float, d: float) -> tuple[float, float]:
+    with mpmath.workdps(DIGITS):
+        x, d = mpmath.mpf(x), mpmath.mpf(d)
+        s = d / x
+        if name == "neglog_bregman":
+            return float(-s * s / (x * (1 + s))), float(s / (x * (1 + s)))
+        if name == "xlogx_bregman":
+            return float(mpmath.log1p(s) - s), float(mpmath.log1p(s))
+        if name == "exp_bregman":
+            return float(mpmath.exp(x) * (mpmath.expm1(d) - d)), float(mpmath.exp(x) * mpmath.expm1(d))
+        dpsi = mpmath.digamma(x + d) - mpmath.digamma(x)
+        return float(dpsi - d * mpmath.polygamma(1, x)), float(dpsi)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_accuracy_at_small_increments(name: str) -> None:
+    # Stronger than gradcheck where finite differences are useless: tiny d.
+    x = torch.tensor([0.5, 3.0, 40.0, 0.01, 7.5], dtype=torch.float64, requires_grad=True)
+    d = torch.tensor([1e-10, -1e-12, 1e-7, -1e-9, 2e-5], dtype=torch.float64, requires_grad=True)
+    getattr(ktorch, name)(x, d).sum().backward()
+    for i in range(len(x)):
+        gx, gd = _exact_gradient(name, x[i].item(), d[i].item())
+        assert x.grad[i].item() == pytest.approx(gx, rel=1e-12)
+        assert d.grad[i].item() == pytest.approx(gd, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_finite_at_zero_increment_and_edges(name: str) -> None:
+    # exp_bregman included at exp(x) = inf: the d == 0 lanes are never scaled by exp(x)
+    x = torch.tensor([1e-30, 0.3, 1.0, 8.0, 1e20], dtype=torch.float64, requires_grad=True)
+    d = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    getattr(ktorch, name)(x, d).sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(d.grad).all()
+    assert (d.grad == 0).all()
+
+    if name == "exp_bregman":
+        x = torch.tensor([-50.0, 50.0, 0.0], dtype=torch.float64, requires_grad=True)
+        d = torch.tensor([50.0, -50.0, 1e-300], dtype=torch.float64, requires_grad=True)
+    else:  # at and next to x + d == 0 (and x == 0 for xlogx)
+        x = torch.tensor([2.0, 2.0, 1e-3, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+        d = torch.tensor([-2.0, -2.0 + 2**-51, -1e-3 + 1e-12, 0.0, 1.0], dtype=torch.float64)
+        d.requires_grad_()
+        if name != "xlogx_bregman":  # x > 0 only
+            x, d = (t.detach()[:3].requires_grad_() for t in (x, d))
+    getattr(ktorch, name)(x, d).sum().backward()
+    assert not torch.isnan(x.grad).any() and not torch.isnan(d.grad).any(), (x.grad, d.grad)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vmap_matches_batched_call(name: str) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 9, dtype=torch.float64, generator=g) * 10 + 0.1
+    d = (torch.rand(4, 9, dtype=torch.float64, generator=g) - 0.3) * x
+    fn = getattr(ktorch, name)
+    assert torch.equal(torch.func.vmap(fn)(x, d), fn(x, d))
+
+
+def _all_four(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    # as generated code calls them, Python numbers included
+    return torch.stack([getattr(ktorch, name)(x, d) for name in NAMES] + [ktorch.exp_bregman(0, d)])
+
+
+def _compile_inputs(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(64, dtype=dtype, generator=g) * 20 + 1e-3
+    d = x * (torch.rand(64, dtype=dtype, generator=g) * 3 - 0.99)
+    return x, d
+
+
+def test_compile_fullgraph_captures_all_four() -> None:
+    # One graph, no breaks; the "eager" backend keeps this fast (inductor: see the slow test).
+    torch._dynamo.reset()
+    x, d = _compile_inputs(torch.float64)
+    compiled = torch.compile(_all_four, fullgraph=True, backend="eager")
+    assert torch.equal(compiled(x, d), _all_four(x, d))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_compile_inductor_matches_eager(dtype: torch.dtype) -> None:
+    # Inductor keeps -ffp-contract=off and no unsafe-math: the error-free transforms survive,
+    # so compiled and eager results agree (bit for bit in practice). Compiling takes minutes.
+    torch._dynamo.reset()
+    x, d = _compile_inputs(dtype)
+    compiled = torch.compile(_all_four, fullgraph=True)
+    torch.testing.assert_close(compiled(x, d), _all_four(x, d), rtol=4 * torch.finfo(dtype).eps, atol=0)
+
+
+class _DtypeRecorder(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.float_dtypes: set[torch.dtype] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                self.float_dtypes.add(t.dtype)
+        return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_never_upcasts(name: str) -> None:
+    x, d = _compile_inputs(torch.float32)
+    with _DtypeRecorder() as rec:
+        out = getattr(ktorch, name)(x, d)
+    assert out.dtype == torch.float32
+    assert rec.float_dtypes == {torch.float32}
+
+
+def test_dtype_promotion_and_rejection() -> None:
+    # Python numbers are weak, as generated code passes them (e.g. exp_bregman(0, d)).
+    x32 = torch.ones(3, dtype=torch.float32)
+    assert ktorch.neglog_bregman(x32, 0.5).dtype == torch.float32
+    assert ktorch.exp_bregman(0, x32).dtype == torch.float32
+    # 1e-300 must not pass through float32 on its way to float64
+    assert ktorch.neglog_bregman(1e-300, torch.ones(1, dtype=torch.float64)).item() > 0
+    assert ktorch.neglog_bregman(x32, torch.ones(3, dtype=torch.float64)).dtype == torch.float64
+    assert knp.neglog_bregman(np.ones(3, np.float32), 0.5).dtype == np.float32
+    assert knp.exp_bregman(0, np.ones(3, np.float32)).dtype == np.float32
+    assert knp.xlogx_bregman(2, 1).dtype == np.float64
+    with pytest.raises(TypeError):
+        ktorch.neglog_bregman(x32.half(), x32.half())
+    with pytest.raises(TypeError):
+        knp.neglog_bregman(np.ones(3, np.float16), np.ones(3, np.float16))
+
+
+# ------------------------------------------------------------- coefficients and identities
+
+
+@pytest.mark.parametrize("prec", [coef.FLOAT32, coef.FLOAT64], ids=lambda p: p.name)
+def test_coefficients_are_exact_roundings(prec: coef.Precision) -> None:
+    for k, c in enumerate(prec.stirling, start=1):
+        assert coef.bernoulli(2 * k) == Fraction(*(int(v) for v in mpmath.bernfrac(2 * k)))
+        assert c == float(coef.bernoulli(2 * k) / (2 * k * (2 * k - 1)))
+    with mpmath.workdps(60):  # hi + lo is ln 2 to the precision of the (float64) lo
+        assert abs(mpmath.mpf(prec.ln2_hi) + prec.ln2_lo - mpmath.log(2)) <= abs(prec.ln2_lo) * 2.0**-53
+    # k * ln2_hi is exact for every k a reduction can produce, in the target precision
+    k_max = int(prec.exp_arg_limit * prec.inv_ln2) + 1
+    assert k_max > -prec.emin + prec.mant_bits  # log reduction of subnormals too
+    assert Fraction(prec.ln2_hi).numerator * k_max < 2**prec.mant_bits
+    if prec is coef.FLOAT32:
+        assert float(np.float32(prec.ln2_hi)) == prec.ln2_hi
+
+
+@pytest.mark.parametrize("prec", [coef.FLOAT32, coef.FLOAT64], ids=lambda p: p.name)
+def test_series_are_long_enough(prec: coef.Precision) -> None:
+    """Truncation errors stay below eps/8 of the result on the ranges the kernels use."""
+    eps = 2.0**-prec.mant_bits
+    with mpmath.workdps(40):
+        # atanh tail: 2 z**3 sum_{j >= n} z**(2j)/(2j+3) against h(f) ~ 2 z**2, |z| <= 0.1716
+        n = len(prec.atanh_tail)
+        for z in (mpmath.mpf("0.1716"), mpmath.mpf("-0.1716")):
+            tail = abs(2 * z**3 * mpmath.nsum(lambda j: z ** (2 * j) / (2 * j + 3), [n, mpmath.inf]))
+            f = 2 * z / (1 - z)
+            assert tail / (f - mpmath.log1p(f)) < eps / 8
+        # exp tail: r**3 sum_{j >= n} r**j/(j+3)! against E(r) = expm1(r) - r, |r| <= ln2/2
+        for r in (mpmath.log(2) / 2, -mpmath.log(2) / 2):
+            n = len(prec.exp_tail)
+            tail = abs(r**3 * mpmath.nsum(lambda j: r**j / mpmath.factorial(j + 3), [n, mpmath.inf]))
+            assert tail / (mpmath.expm1(r) - r) < eps / 8
+        # Stirling: first omitted term of the lnGamma Bregman series relative to the divergence,
+        # at the smallest argument used (the shift), small u (the hardest case)
+        k = len(prec.stirling) + 1
+        zmin = prec.lgamma_shift
+        assert abs(mpmath.bernoulli(2 * k)) / mpmath.mpf(zmin) ** (2 * k) < eps / 8
+
+
+@pytest.mark.parametrize("m", [1, 3, 5, 9, 21])
+@pytest.mark.parametrize("u", ["-0.999", "-0.5", "-1e-9", "1e-9", "0.3", "7", "1e6"])
+def test_power_bregman_positive_form(m: int, u: str) -> None:
+    """(1+u)**-m - 1 + m u == u**2 v sum_{l<m} (m-l) v**l, v = 1/(1+u): the identity the
+    lgamma kernel's Stirling tail relies on (all terms positive for u > -1)."""
+    with mpmath.workdps(80):
+        u = mpmath.mpf(u)
+        v = 1 / (1 + u)
+        lhs = (1 + u) ** (-m) - 1 + m * u
+        rhs = u**2 * v * mpmath.fsum((m - l) * v**l for l in range(m))
+        assert abs(lhs - rhs) <= mpmath.mpf(10) ** -60 * abs(rhs)
+        # ... and, with t = 1/z and w = 1/(z + d), z**-m times it is u**2 w E_{m-1}(t, w)
+        z = mpmath.mpf(9)
+        t, w = 1 / z, 1 / (z + u * z)
+        e = mpmath.fsum((a + 1) * t**a * w ** (m - 1 - a) for a in range(m))
+        assert abs(z ** (-m) * lhs - u**2 * w * e) <= mpmath.mpf(10) ** -60 * abs(z ** (-m) * rhs)
