@@ -207,6 +207,22 @@ def test_kl_of_a_distribution_with_itself_is_exactly_zero(family: str) -> None:
     assert torch.all(got_th == 0), got_th
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_scale_ratios_far_from_one_stay_finite_and_accurate(dtype) -> None:
+    """s_p / s_q = 1e-60: 1 + s rounds to 0, but log r is exact (split kernel), and no scale
+    is squared on its own (s_q^2 = 1e60 overflows float32)."""
+    t = lambda v: torch.tensor(v, dtype=dtype)  # noqa: E731
+    with mpmath.workdps(40):
+        r = mpmath.mpf(1e-30) / mpmath.mpf(1e30)
+        normal = -mpmath.log(r) + (r**2 + (1 / mpmath.mpf(1e30)) ** 2) / 2 - mpmath.mpf(1) / 2
+        laplace = -mpmath.log(r) + 1 / mpmath.mpf(1e30) + r * mpmath.exp(-1 / mpmath.mpf(1e-30)) - 1
+    got_n = TH.kl_normal_normal(t(0.0), t(1e-30), t(1.0), t(1e30))
+    got_l = TH.kl_laplace_laplace(t(0.0), t(1e-30), t(1.0), t(1e30))
+    tol = 4 * torch.finfo(dtype).eps
+    assert float(got_n) == pytest.approx(float(normal), rel=tol)
+    assert float(got_l) == pytest.approx(float(laplace), rel=tol)
+
+
 def test_support_mismatch_is_inf_with_the_batch_shape() -> None:
     loc, scale, rate = torch.zeros(3), torch.ones(3), torch.ones(1)
     out = TH.kl_normal_exponential(loc, scale, rate)

@@ -146,7 +146,9 @@ def test_numpy_validation_names_parameter_and_constraint(call, message) -> None:
 
 
 def test_validation_can_be_turned_off_and_torch_follows_validate_args() -> None:
-    assert np.isfinite(snp.kl_normal_normal(0.0, -1.0, 1.0, 0.5, validate=False))  # no check, no raise
+    # Unchecked, an invalid scale gives whatever the formula gives (NaN here), not an error.
+    with np.errstate(invalid="ignore"):
+        assert np.shape(snp.kl_normal_normal(0.0, -1.0, 1.0, 0.5, validate=False)) == ()
     # (torch.compile switches torch's default off for the whole process: set it explicitly.)
     previous = td.Distribution._validate_args
     args = (torch.tensor(0.0), torch.tensor(-1.0), torch.tensor(1.0), torch.tensor(1.0))
@@ -155,7 +157,7 @@ def test_validation_can_be_turned_off_and_torch_follows_validate_args() -> None:
         with pytest.raises(ValueError, match="'scale_p'"):
             st.functional.kl_normal_normal(*args)
         td.Distribution.set_default_validate_args(False)
-        assert torch.isfinite(st.functional.kl_normal_normal(*args))
+        assert st.functional.kl_normal_normal(*args).shape == ()  # unchecked: no error
         with pytest.raises(ValueError, match="'scale_p'"):
             st.functional.kl_normal_normal(*args, validate=True)
     finally:

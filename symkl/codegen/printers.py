@@ -141,8 +141,8 @@ class ArrayPrinter(StrPrinter):
                     ratio = f"(({self._print(up.base)})/{self.parenthesize(down.base, PRECEDENCE['Mul'], strict=True)})**{int(up.exp)}"
                     if rest == 1:
                         return ratio
-                    if rest.is_Rational and rest.p == 1:
-                        return f"{ratio}/{rest.q}"
+                    if rest.is_Rational and abs(rest.p) == 1:
+                        return f"{'-' if rest.p < 0 else ''}{ratio}/{rest.q}"
                     return f"{ratio}*{self.parenthesize(rest, PRECEDENCE['Mul'])}"
         return None
 
@@ -223,6 +223,13 @@ class ArrayPrinter(StrPrinter):
                 s = f"{self.parenthesize(sp.Mul(*others), PRECEDENCE['Mul'])}*{s}"
         else:
             s = self._print(d / x)
+        # y = x + d = a**n: far from r = y/x = 1, log r = n (log a - log b) is exact where
+        # 1 + s is not (s_p/s_q = 1e-60); the split kernel picks the right one per element.
+        y_base, y_exp = sp.factor(x + d).as_base_exp()
+        if x != 1 and y_exp == n and y_base.free_symbols and base.free_symbols:
+            log_r = sp.log(y_base) - sp.log(base)
+            log_r = log_r if n == 1 else sp.Mul(n, log_r, evaluate=False)
+            return f"{self.backend.kernels}.neglog_bregman_split({s}, {self._print(log_r)})"
         return f"{self.backend.kernels}.neglog_bregman(1, {s})"
 
     # -- matrices: through Cholesky factors ------------------------------------------------

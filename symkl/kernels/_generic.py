@@ -208,6 +208,20 @@ def neglog_bregman(o: Ops, x: Array, d: Array) -> Array:
     return o.where(infinite, INF, h)
 
 
+def neglog_bregman_split(o: Ops, s: Array, log_r: Array) -> Array:
+    """h(s) = s - log1p(s) when log(1 + s) = log_r is also given (r = y/x, s = r - 1).
+
+    For ratios of scales: s comes from differences ((a - b)/b ...), exact near r = 1,
+    while 1 + s loses r entirely when r is far below 1 (1e-60 + 1 rounds to 1) or overflows.
+    So |s| <= 1/2 uses the cancellation-free h(s), and beyond it s - log_r, which has no
+    cancellation there (h >= 0.19 |s|) and keeps log_r exact (log a - log b never under-
+    or overflows). The unused lane is fed s = 0, so its gradient is 0, never NaN.
+    """
+    near = abs(s) <= 0.5
+    h = neglog_bregman(o, 1.0 + 0.0 * s, o.where(near, s, 0.0))
+    return o.where(near, h, s - log_r)
+
+
 def xlogx_bregman(o: Ops, x: Array, d: Array) -> Array:
     """B_{x log x}(x + d, x) = (x+d) log1p(d/x) - d = y log(y/x) - y + x,  y = x + d.
 

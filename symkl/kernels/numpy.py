@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 from symkl.kernels import _generic
 from symkl.kernels._coefficients import FLOAT32, FLOAT64
 
-__all__ = ["exp_bregman", "lgamma_bregman", "neglog_bregman", "xlogx_bregman"]
+__all__ = ["exp_bregman", "lgamma_bregman", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
 
 # dtype -> (precision, same-size integer type, exponent-field mask)
 _FORMATS = {
@@ -110,3 +110,8 @@ def exp_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
 @_shared_doc(_generic.lgamma_bregman)
 def lgamma_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
     return _apply(_generic.lgamma_bregman, x, d)
+
+
+@_shared_doc(_generic.neglog_bregman_split)
+def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
+    return _apply(_generic.neglog_bregman_split, s, log_r)

@@ -19,7 +19,7 @@ import torch
 from symkl.kernels import _generic
 from symkl.kernels._coefficients import FLOAT32, FLOAT64
 
-__all__ = ["exp_bregman", "lgamma_bregman", "neglog_bregman", "xlogx_bregman"]
+__all__ = ["exp_bregman", "lgamma_bregman", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
 
 # dtype -> (precision, same-size integer type, exponent-field mask)
 _FORMATS = {
@@ -117,3 +117,8 @@ def exp_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 @_shared_doc(_generic.lgamma_bregman)
 def lgamma_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     return _apply(_generic.lgamma_bregman, x, d)
+
+
+@_shared_doc(_generic.neglog_bregman_split)
+def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
+    return _apply(_generic.neglog_bregman_split, s, log_r)
