@@ -227,9 +227,9 @@ class ArrayPrinter(StrPrinter):
         # 1 + s is not (s_p/s_q = 1e-60); the split kernel picks the right one per element.
         y_base, y_exp = sp.factor(x + d).as_base_exp()
         if x != 1 and y_exp == n and y_base.free_symbols and base.free_symbols:
-            log_r = sp.log(y_base) - sp.log(base)
-            log_r = log_r if n == 1 else sp.Mul(n, log_r, evaluate=False)
-            return f"{self.backend.kernels}.neglog_bregman_split({s}, {self._print(log_r)})"
+            log_r = f"{self.backend.kernels}.log_ratio({self._print(y_base)}, {self._print(base)})"
+            log_r = log_r if n == 1 else f"{int(n)}*{log_r}"
+            return f"{self.backend.kernels}.neglog_bregman_split({s}, {log_r})"
         return f"{self.backend.kernels}.neglog_bregman(1, {s})"
 
     # -- matrices: through Cholesky factors ------------------------------------------------

@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 from symkl.kernels import _generic
 from symkl.kernels._coefficients import FLOAT32, FLOAT64
 
-__all__ = ["exp_bregman", "lgamma_bregman", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
+__all__ = ["exp_bregman", "lgamma_bregman", "log_ratio", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
 
 # dtype -> (precision, same-size integer type, exponent-field mask)
 _FORMATS = {
@@ -115,3 +115,15 @@ def lgamma_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
 @_shared_doc(_generic.neglog_bregman_split)
 def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
     return _apply(_generic.neglog_bregman_split, s, log_r)
+
+
+def log_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    """log(a / b) for a, b > 0: one rounding (log of the quotient) where a / b is a normal
+    finite number, and log a - log b only where the quotient would under- or overflow
+    (there the logs are far apart and their difference does not cancel)."""
+    a, b = np.asarray(a), np.asarray(b)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        r = a / b
+        info = np.finfo(r.dtype)
+        fine = (r >= info.tiny) & (r <= info.max)
+        return np.where(fine, np.log(np.where(fine, r, 1.0)), np.log(a) - np.log(b))

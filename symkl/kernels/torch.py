@@ -19,7 +19,7 @@ import torch
 from symkl.kernels import _generic
 from symkl.kernels._coefficients import FLOAT32, FLOAT64
 
-__all__ = ["exp_bregman", "lgamma_bregman", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
+__all__ = ["exp_bregman", "lgamma_bregman", "log_ratio", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
 
 # dtype -> (precision, same-size integer type, exponent-field mask)
 _FORMATS = {
@@ -122,3 +122,12 @@ def lgamma_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 @_shared_doc(_generic.neglog_bregman_split)
 def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
     return _apply(_generic.neglog_bregman_split, s, log_r)
+
+
+def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """log(a / b) for a, b > 0: one rounding (log of the quotient) where a / b is a normal
+    finite number, and log a - log b only where the quotient would under- or overflow
+    (there the logs are far apart and their difference does not cancel)."""
+    r = a / b
+    fine = (r >= torch.finfo(r.dtype).tiny) & (r <= torch.finfo(r.dtype).max)
+    return torch.where(fine, torch.log(torch.where(fine, r, 1.0)), torch.log(a) - torch.log(b))
