@@ -175,19 +175,8 @@ class Reference:
     family: str
 
     def env(self, p: Params, q: Params) -> dict[sp.Basic, object]:
-        env: dict[sp.Basic, object] = {}
-        for side, values in (("p", p), ("q", q)):
-            for name, v in values.items():
-                sym = self.derivation.symbols[f"{name}_{side}"]
-                if isinstance(sym, sp.MatrixSymbol):  # vectors as k x 1 matrices
-                    env[sym] = mpmath.matrix(v.tolist() if v.ndim == 2 else [[float(t)] for t in v])
-                elif v.ndim:
-                    env[sym] = [mpmath.mpf(float(t)) for t in v]
-                else:
-                    env[sym] = mpmath.mpf(float(v))
-                if v.ndim:
-                    env[DIM] = mpmath.mpf(v.shape[-1])
-        return env
+        values = {f"{name}_{side}": v for side, vals in (("p", p), ("q", q)) for name, v in vals.items()}
+        return mpeval.environment(self.derivation.symbols, values)
 
     def valid(self, p: Params, q: Params) -> bool:
         """False where the cast inputs left the domain (an MVN covariance no longer PD)."""

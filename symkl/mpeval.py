@@ -177,3 +177,33 @@ def evaluate(expr: sp.Basic, env: Env, expect: ExpectHook | None = None) -> Any:
         return mpmath.fsum(term(n) for n in range(lo_v, int(hi_v) + 1))
 
     return ev(expr, dict(env))
+
+
+def exact_value(symbol: sp.Basic, value: Any) -> Any:
+    """The mpmath value of a numeric parameter, exact on its binary value: ``mpf`` for a
+    scalar, a list of ``mpf`` for a vector, ``mpmath.matrix`` for a MatrixSymbol (vectors of
+    the matrix families as k x 1 matrices)."""
+    import numpy as np
+
+    v = np.asarray(value)
+    if isinstance(symbol, sp.MatrixSymbol):
+        return mpmath.matrix(v.tolist() if v.ndim == 2 else [[float(t)] for t in v])
+    if v.ndim:
+        return [mpmath.mpf(float(t)) for t in v]
+    return mpmath.mpf(float(v))
+
+
+def environment(symbols: Mapping[str, sp.Basic], values: Mapping[str, Any]) -> dict[sp.Basic, Any]:
+    """An evaluation environment from numeric values by parameter name (``loc_p`` ...),
+    with the event dimension k set from any vector value."""
+    from symkl.family import DIM  # family imports nothing from here; keep the edge one-way
+
+    env: dict[sp.Basic, Any] = {}
+    for name, value in values.items():
+        sym = symbols[name]
+        env[sym] = exact_value(sym, value)
+        shape = getattr(value, "shape", ())
+        if len(shape):
+            env[DIM] = mpmath.mpf(shape[-1])
+    return env
+

@@ -54,20 +54,8 @@ def _reference(d: symkl.Derivation, args: dict[str, np.ndarray], quantity: str) 
     batch = next(iter(args.values())).shape[0]
     out = []
     for b in range(batch):
-        env = {}
-        for name, value in args.items():
-            key = name if quantity != "entropy" else f"{name}_p"
-            sym = d.symbols[key]
-            v = value[b]
-            if isinstance(sym, sp.MatrixSymbol):
-                env[sym] = mpmath.matrix(v.tolist() if v.ndim == 2 else [[float(t)] for t in v])
-            elif v.ndim:
-                env[sym] = [mpmath.mpf(float(t)) for t in v]
-
-            else:
-                env[sym] = mpmath.mpf(float(v))
-            if v.ndim:
-                env[DIM] = mpmath.mpf(v.shape[-1])
+        keys = {name: name if quantity != "entropy" else f"{name}_p" for name in args}
+        env = mpeval.environment(d.symbols, {keys[n]: v[b] for n, v in args.items()})
         with mpmath.workdps(80):  # 50 digits of the result even where it is ~1e-30 of its terms
             value = mpeval.evaluate(d.result, env)
             if quantity == "kl" and p_is_simplex(d):
