@@ -120,6 +120,24 @@ positive_definite = Constraint(
 )
 
 
+def _lower_cholesky_check(v: np.ndarray, _: Mapping[str, np.ndarray]) -> np.ndarray:
+    finite = np.all(np.isfinite(v), axis=(-1, -2))
+    lower = np.all(np.triu(v, 1) == 0, axis=(-1, -2))
+    positive = np.all(np.diagonal(v, axis1=-2, axis2=-1) > 0, axis=-1)
+    return finite & lower & positive
+
+
+lower_cholesky = Constraint(
+    name="lower_cholesky",
+    text="a lower-triangular matrix with a positive diagonal (a Cholesky factor)",
+    assumptions={},
+    check=_lower_cholesky_check,
+    sample=lambda rng, shape, params: np.linalg.cholesky(_positive_definite_sample(rng, shape, params)),
+    event_dim=2,
+    latex=r"\mathcal{L}^{k}_{+}",
+)
+
+
 def greater_than(other: str) -> Constraint:
     """A real parameter that must exceed the parameter named ``other``."""
     return Constraint(

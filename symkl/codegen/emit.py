@@ -8,6 +8,7 @@ sources, same bytes (a test regenerates the committed modules and compares).
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ class Generated:
     #: Specialisations: their own title and parameter constraints (by constraint name).
     title: str = ""
     constraints: tuple[tuple[str, str], ...] = ()
+    #: Matrix parameters are passed as their lower Cholesky factors (``scale_tril``).
+    cholesky_inputs: bool = False
 
     @property
     def summary(self) -> str:
@@ -187,7 +190,19 @@ def catalogue() -> tuple[list[Generated], dict[str, str]]:
             skipped[g.name] = str(exc)
             continue
         out.append(g)
+        if any(isinstance(sym, sp.MatrixSymbol) for sym in g.derivation.symbols.values()):
+            out.append(_with_cholesky_inputs(g))
     return sorted(out, key=lambda g: (g.quantity, g.name)), dict(sorted(skipped.items()))
+
+
+def _with_cholesky_inputs(g: Generated) -> Generated:
+    """The same function taking ``scale_tril`` (L with covariance L L^T) instead of the
+    covariance: torch's MultivariateNormal holds L already, so nothing is factored twice."""
+    params = tuple(n.replace("covariance_matrix", "scale_tril") for n in g.params)
+    constraints = tuple((n, "lower_cholesky" if "scale_tril" in n else "real") for n in params)
+    return dataclasses.replace(
+        g, name=g.name + "_tril", params=params, cholesky_inputs=True, constraints=constraints,
+        title=f"{g.summary}, from the Cholesky factors scale_tril (covariance = L L^T)")
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -211,12 +226,14 @@ def render_function(g: Generated, backend: Backend) -> str:
         body = f"0 * ({' + '.join(g.params)}) + {body}"
     prelude = []
     for name in g.params:
-        if f"chol_{name}" in body:
+        if g.cholesky_inputs and "scale_tril" in name:
+            prelude.append(f"    chol_{name.replace('scale_tril', 'covariance_matrix')} = {name}")
+        elif f"chol_{name}" in body:
             chol = "torch.linalg.cholesky" if backend.name == "torch" else "np.linalg.cholesky"
             prelude.append(f"    chol_{name} = {chol}({name})")
     args = ", ".join(g.params)
     source = f"symkl.{g.quantity}({g.p.name!r}{', ' + repr(g.q.name) if g.q else ''})"
-    if g.title:
+    if g.title and not g.cholesky_inputs:
         fixed = {k: float(v) for k, v in g.derivation.fixed.items()}
         source += f", fixed {fixed}" if fixed else ""
         source += ", reparametrised"

@@ -161,6 +161,16 @@ def cross_entropy_mvn_mvn(loc_p, covariance_matrix_p, loc_q, covariance_matrix_q
     return special.mahalanobis_sq(chol_covariance_matrix_q, (-loc_q + loc_p))/2 + special.trace_inv_mul(chol_covariance_matrix_q, chol_covariance_matrix_p)/2 + special.logdet(chol_covariance_matrix_q)/2 + loc_p.shape[-1]*1.8378770664093456/2
 
 
+def cross_entropy_mvn_mvn_tril(loc_p, scale_tril_p, loc_q, scale_tril_q):
+    """H(Multivariate Normal(loc_p, covariance_matrix_p) || Multivariate Normal(loc_q, covariance_matrix_q)), from the Cholesky factors scale_tril (covariance = L L^T).
+
+    Generated from symkl.cross_entropy('mvn', 'mvn').
+    """
+    chol_covariance_matrix_p = scale_tril_p
+    chol_covariance_matrix_q = scale_tril_q
+    return special.mahalanobis_sq(chol_covariance_matrix_q, (-loc_q + loc_p))/2 + special.trace_inv_mul(chol_covariance_matrix_q, chol_covariance_matrix_p)/2 + special.logdet(chol_covariance_matrix_q)/2 + loc_p.shape[-1]*1.8378770664093456/2
+
+
 def cross_entropy_normal_exponential(loc_p, scale_p, rate_q):
     """H(Normal(loc_p, scale_p) || Exponential(rate_q)).
 
@@ -280,6 +290,15 @@ def entropy_mvn_diag(loc, scale):
     Generated from symkl.entropy('mvn_diag').
     """
     return np.sum(0.5 + 0.9189385332046728 + np.log(scale), axis=-1)
+
+
+def entropy_mvn_tril(loc, scale_tril):
+    """H(Multivariate Normal(loc, covariance_matrix)), from the Cholesky factors scale_tril (covariance = L L^T).
+
+    Generated from symkl.entropy('mvn').
+    """
+    chol_covariance_matrix = scale_tril
+    return loc.shape[-1]/2 + special.logdet(chol_covariance_matrix)/2 + loc.shape[-1]*1.8378770664093456/2
 
 
 def entropy_normal(loc, scale):
@@ -444,6 +463,16 @@ def kl_mvn_mvn(loc_p, covariance_matrix_p, loc_q, covariance_matrix_q):
     return special.neglogdet_bregman(chol_covariance_matrix_q, chol_covariance_matrix_p)/2 + special.mahalanobis_sq(chol_covariance_matrix_q, (-loc_q + loc_p))/2
 
 
+def kl_mvn_mvn_tril(loc_p, scale_tril_p, loc_q, scale_tril_q):
+    """KL(Multivariate Normal(loc_p, covariance_matrix_p) || Multivariate Normal(loc_q, covariance_matrix_q)), from the Cholesky factors scale_tril (covariance = L L^T).
+
+    Generated from symkl.kl('mvn', 'mvn').
+    """
+    chol_covariance_matrix_p = scale_tril_p
+    chol_covariance_matrix_q = scale_tril_q
+    return special.neglogdet_bregman(chol_covariance_matrix_q, chol_covariance_matrix_p)/2 + special.mahalanobis_sq(chol_covariance_matrix_q, (-loc_q + loc_p))/2
+
+
 def kl_normal_exponential(loc_p, scale_p, rate_q):
     """KL(Normal(loc_p, scale_p) || Exponential(rate_q)).
 
@@ -535,6 +564,7 @@ FUNCTIONS = {
     'cross_entropy_laplace_normal': ('cross_entropy', 'laplace', 'normal'),
     'cross_entropy_mvn_diag_mvn_diag': ('cross_entropy', 'mvn_diag', 'mvn_diag'),
     'cross_entropy_mvn_mvn': ('cross_entropy', 'mvn', 'mvn'),
+    'cross_entropy_mvn_mvn_tril': ('cross_entropy', 'mvn', 'mvn'),
     'cross_entropy_normal_exponential': ('cross_entropy', 'normal', 'exponential'),
     'cross_entropy_normal_laplace': ('cross_entropy', 'normal', 'laplace'),
     'cross_entropy_normal_normal': ('cross_entropy', 'normal', 'normal'),
@@ -550,6 +580,7 @@ FUNCTIONS = {
     'entropy_laplace': ('entropy', 'laplace', None),
     'entropy_mvn': ('entropy', 'mvn', None),
     'entropy_mvn_diag': ('entropy', 'mvn_diag', None),
+    'entropy_mvn_tril': ('entropy', 'mvn', None),
     'entropy_normal': ('entropy', 'normal', None),
     'entropy_uniform': ('entropy', 'uniform', None),
     'kl_bernoulli_bernoulli': ('kl', 'bernoulli', 'bernoulli'),
@@ -570,6 +601,7 @@ FUNCTIONS = {
     'kl_laplace_normal': ('kl', 'laplace', 'normal'),
     'kl_mvn_diag_mvn_diag': ('kl', 'mvn_diag', 'mvn_diag'),
     'kl_mvn_mvn': ('kl', 'mvn', 'mvn'),
+    'kl_mvn_mvn_tril': ('kl', 'mvn', 'mvn'),
     'kl_normal_exponential': ('kl', 'normal', 'exponential'),
     'kl_normal_laplace': ('kl', 'normal', 'laplace'),
     'kl_normal_normal': ('kl', 'normal', 'normal'),
@@ -585,10 +617,13 @@ FUNCTIONS = {
 PARAMETERS = {
     'cross_entropy_categorical_logits': {'logits_p': 'real', 'logits_q': 'real'},
     'cross_entropy_categorical_probs_logits': {'probs_p': 'simplex', 'logits_q': 'real'},
+    'cross_entropy_mvn_mvn_tril': {'loc_p': 'real', 'scale_tril_p': 'lower_cholesky', 'loc_q': 'real', 'scale_tril_q': 'lower_cholesky'},
+    'entropy_mvn_tril': {'loc': 'real', 'scale_tril': 'lower_cholesky'},
     'kl_categorical_logits': {'logits_p': 'real', 'logits_q': 'real'},
     'kl_categorical_probs_logits': {'probs_p': 'simplex', 'logits_q': 'real'},
+    'kl_mvn_mvn_tril': {'loc_p': 'real', 'scale_tril_p': 'lower_cholesky', 'loc_q': 'real', 'scale_tril_q': 'lower_cholesky'},
     'kl_normal_normal_logvar': {'loc_p': 'real', 'logvar_p': 'real', 'loc_q': 'real', 'logvar_q': 'real'},
     'kl_vae': {'mu': 'real', 'logvar': 'real'},
 }
 
-__all__ = ['cross_entropy_bernoulli_bernoulli', 'cross_entropy_beta_beta', 'cross_entropy_beta_normal', 'cross_entropy_beta_uniform', 'cross_entropy_categorical_categorical', 'cross_entropy_categorical_logits', 'cross_entropy_categorical_probs_logits', 'cross_entropy_dirichlet_dirichlet', 'cross_entropy_exponential_exponential', 'cross_entropy_exponential_gamma', 'cross_entropy_exponential_normal', 'cross_entropy_gamma_exponential', 'cross_entropy_gamma_gamma', 'cross_entropy_gamma_normal', 'cross_entropy_laplace_laplace', 'cross_entropy_laplace_normal', 'cross_entropy_mvn_diag_mvn_diag', 'cross_entropy_mvn_mvn', 'cross_entropy_normal_exponential', 'cross_entropy_normal_laplace', 'cross_entropy_normal_normal', 'cross_entropy_normal_uniform', 'cross_entropy_uniform_normal', 'cross_entropy_uniform_uniform', 'entropy_bernoulli', 'entropy_beta', 'entropy_categorical', 'entropy_dirichlet', 'entropy_exponential', 'entropy_gamma', 'entropy_laplace', 'entropy_mvn', 'entropy_mvn_diag', 'entropy_normal', 'entropy_uniform', 'kl_bernoulli_bernoulli', 'kl_beta_beta', 'kl_beta_normal', 'kl_beta_uniform', 'kl_categorical_categorical', 'kl_categorical_logits', 'kl_categorical_probs_logits', 'kl_dirichlet_dirichlet', 'kl_exponential_exponential', 'kl_exponential_gamma', 'kl_exponential_normal', 'kl_gamma_exponential', 'kl_gamma_gamma', 'kl_gamma_normal', 'kl_laplace_laplace', 'kl_laplace_normal', 'kl_mvn_diag_mvn_diag', 'kl_mvn_mvn', 'kl_normal_exponential', 'kl_normal_laplace', 'kl_normal_normal', 'kl_normal_normal_logvar', 'kl_normal_uniform', 'kl_poisson_poisson', 'kl_uniform_normal', 'kl_uniform_uniform', 'kl_vae']
+__all__ = ['cross_entropy_bernoulli_bernoulli', 'cross_entropy_beta_beta', 'cross_entropy_beta_normal', 'cross_entropy_beta_uniform', 'cross_entropy_categorical_categorical', 'cross_entropy_categorical_logits', 'cross_entropy_categorical_probs_logits', 'cross_entropy_dirichlet_dirichlet', 'cross_entropy_exponential_exponential', 'cross_entropy_exponential_gamma', 'cross_entropy_exponential_normal', 'cross_entropy_gamma_exponential', 'cross_entropy_gamma_gamma', 'cross_entropy_gamma_normal', 'cross_entropy_laplace_laplace', 'cross_entropy_laplace_normal', 'cross_entropy_mvn_diag_mvn_diag', 'cross_entropy_mvn_mvn', 'cross_entropy_mvn_mvn_tril', 'cross_entropy_normal_exponential', 'cross_entropy_normal_laplace', 'cross_entropy_normal_normal', 'cross_entropy_normal_uniform', 'cross_entropy_uniform_normal', 'cross_entropy_uniform_uniform', 'entropy_bernoulli', 'entropy_beta', 'entropy_categorical', 'entropy_dirichlet', 'entropy_exponential', 'entropy_gamma', 'entropy_laplace', 'entropy_mvn', 'entropy_mvn_diag', 'entropy_mvn_tril', 'entropy_normal', 'entropy_uniform', 'kl_bernoulli_bernoulli', 'kl_beta_beta', 'kl_beta_normal', 'kl_beta_uniform', 'kl_categorical_categorical', 'kl_categorical_logits', 'kl_categorical_probs_logits', 'kl_dirichlet_dirichlet', 'kl_exponential_exponential', 'kl_exponential_gamma', 'kl_exponential_normal', 'kl_gamma_exponential', 'kl_gamma_gamma', 'kl_gamma_normal', 'kl_laplace_laplace', 'kl_laplace_normal', 'kl_mvn_diag_mvn_diag', 'kl_mvn_mvn', 'kl_mvn_mvn_tril', 'kl_normal_exponential', 'kl_normal_laplace', 'kl_normal_normal', 'kl_normal_normal_logvar', 'kl_normal_uniform', 'kl_poisson_poisson', 'kl_uniform_normal', 'kl_uniform_uniform', 'kl_vae']

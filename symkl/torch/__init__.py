@@ -67,10 +67,15 @@ def _call(quantity: str, dists: tuple[td.Distribution, ...]) -> torch.Tensor:
             f"symkl has no {quantity} for {described}; supported: {pairs}"
             + (f" (closest: {hint[0]})" if hint else "")
         )
+    # MultivariateNormal holds its Cholesky factor: use the variant that takes it.
+    tril = name + "_tril" in FUNCTIONS
     args: dict[str, Any] = {}
-    for suffix, (family, params) in zip(("p", "q"), found):
+    for suffix, (family, params), dist in zip(("p", "q"), found, dists):
         for pname, value in params.items():
+            if tril and pname == "covariance_matrix":
+                pname, value = "scale_tril", dist.scale_tril
             args[pname if quantity == "entropy" else f"{pname}_{suffix}"] = value
+    name = name + "_tril" if tril else name
     # The distributions validated their parameters when they were built (validate_args).
     out = getattr(functional, name)(**args, validate=False)
     batch = torch.broadcast_shapes(*(d.batch_shape for d in dists))
