@@ -404,11 +404,15 @@ class _DtypeRecorder(TorchDispatchMode):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_never_upcasts(name: str) -> None:
+    # lgamma_bregman stays in float32 throughout; the other three are computed in float64
+    # on purpose (symkl.kernels._widened: a dozen ops instead of a few hundred) and return
+    # float32.
     x, d = _compile_inputs(torch.float32)
     with _DtypeRecorder() as rec:
         out = getattr(ktorch, name)(x, d)
     assert out.dtype == torch.float32
-    assert rec.float_dtypes == {torch.float32}
+    expected = {torch.float32} if name == "lgamma_bregman" else {torch.float32, torch.float64}
+    assert rec.float_dtypes == expected
 
 
 def test_dtype_promotion_and_rejection() -> None:

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from symkl.kernels import _generic
+from symkl.kernels import _generic, _widened
 from symkl.kernels._coefficients import FLOAT32, FLOAT64
 
 __all__ = ["exp_bregman", "lgamma_bregman", "log_ratio", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
@@ -70,7 +70,15 @@ def _ops(dtype: np.dtype) -> _generic.Ops:
     )
 
 
-def _apply(kernel: Callable, x: ArrayLike, d: ArrayLike) -> np.ndarray:
+class _Numpy:
+    """The array namespace for symkl.kernels._widened."""
+
+    where, log, log1p, expm1, exp, abs = np.where, np.log, np.log1p, np.expm1, np.exp, np.abs
+
+
+def _apply(kernel: Callable, x: ArrayLike, d: ArrayLike, widened: Callable | None = None) -> np.ndarray:
+    """Promote and convert the arguments; float32 with a ``widened`` kernel is computed in
+    float64 by it (see symkl.kernels._widened), everything else by the double-word kernel."""
     # Promote before converting: Python numbers are weak and take the array's dtype.
     x, d = (v if isinstance(v, (int, float, np.ndarray, np.generic)) else np.asarray(v) for v in (x, d))
     dtype = np.result_type(x, d)
@@ -80,6 +88,9 @@ def _apply(kernel: Callable, x: ArrayLike, d: ArrayLike) -> np.ndarray:
         raise TypeError(f"symkl.kernels support float32 and float64, not {dtype}")
     x, d = np.asarray(x, dtype), np.asarray(d, dtype)
     with np.errstate(all="ignore"):
+        if widened is not None and dtype == np.float32:
+            out = widened(_Numpy, x.astype(np.float64), d.astype(np.float64))
+            return np.asarray(out).astype(np.float32)
         return np.asarray(kernel(_ops(dtype), x, d))
 
 
@@ -94,17 +105,17 @@ def _shared_doc(kernel: Callable) -> Callable[[Callable], Callable]:
 
 @_shared_doc(_generic.neglog_bregman)
 def neglog_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
-    return _apply(_generic.neglog_bregman, x, d)
+    return _apply(_generic.neglog_bregman, x, d, widened=_widened.neglog_bregman)
 
 
 @_shared_doc(_generic.xlogx_bregman)
 def xlogx_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
-    return _apply(_generic.xlogx_bregman, x, d)
+    return _apply(_generic.xlogx_bregman, x, d, widened=_widened.xlogx_bregman)
 
 
 @_shared_doc(_generic.exp_bregman)
 def exp_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
-    return _apply(_generic.exp_bregman, x, d)
+    return _apply(_generic.exp_bregman, x, d, widened=_widened.exp_bregman)
 
 
 @_shared_doc(_generic.lgamma_bregman)
@@ -114,7 +125,7 @@ def lgamma_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
 
 @_shared_doc(_generic.neglog_bregman_split)
 def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
-    return _apply(_generic.neglog_bregman_split, s, log_r)
+    return _apply(_generic.neglog_bregman_split, s, log_r, widened=_widened.neglog_bregman_split)
 
 
 def log_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from symkl.kernels import _generic
+from symkl.kernels import _generic, _widened
 from symkl.kernels._coefficients import FLOAT32, FLOAT64
 
 __all__ = ["exp_bregman", "lgamma_bregman", "log_ratio", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
@@ -80,13 +80,25 @@ def _promoted_dtype(x: torch.Tensor | float, d: torch.Tensor | float) -> torch.d
     return t.dtype if isinstance(t, torch.Tensor) and t.is_floating_point() else torch.get_default_dtype()
 
 
-def _apply(kernel: Callable, x: torch.Tensor | float, d: torch.Tensor | float) -> torch.Tensor:
+class _Torch:
+    """The array namespace for symkl.kernels._widened."""
+
+    where, log, log1p, expm1, exp, abs = (torch.where, torch.log, torch.log1p, torch.expm1,
+                                          torch.exp, torch.abs)
+
+
+def _apply(kernel: Callable, x: torch.Tensor | float, d: torch.Tensor | float,
+           widened: Callable | None = None) -> torch.Tensor:
+    """Promote and convert the arguments; float32 with a ``widened`` kernel is computed in
+    float64 by it (see symkl.kernels._widened), everything else by the double-word kernel."""
     dtype = _promoted_dtype(x, d)
     if dtype not in _OPS:
         raise TypeError(f"symkl.kernels support float32 and float64, not {dtype}")
     device = x.device if isinstance(x, torch.Tensor) else d.device if isinstance(d, torch.Tensor) else None
     x = x.to(dtype) if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=dtype, device=device)
     d = d.to(dtype) if isinstance(d, torch.Tensor) else torch.tensor(d, dtype=dtype, device=device)
+    if widened is not None and dtype == torch.float32:
+        return widened(_Torch, x.double(), d.double()).float()
     return kernel(_OPS[dtype], x, d)
 
 
@@ -101,17 +113,17 @@ def _shared_doc(kernel: Callable) -> Callable[[Callable], Callable]:
 
 @_shared_doc(_generic.neglog_bregman)
 def neglog_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_generic.neglog_bregman, x, d)
+    return _apply(_generic.neglog_bregman, x, d, widened=_widened.neglog_bregman)
 
 
 @_shared_doc(_generic.xlogx_bregman)
 def xlogx_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_generic.xlogx_bregman, x, d)
+    return _apply(_generic.xlogx_bregman, x, d, widened=_widened.xlogx_bregman)
 
 
 @_shared_doc(_generic.exp_bregman)
 def exp_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_generic.exp_bregman, x, d)
+    return _apply(_generic.exp_bregman, x, d, widened=_widened.exp_bregman)
 
 
 @_shared_doc(_generic.lgamma_bregman)
@@ -121,7 +133,7 @@ def lgamma_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 
 @_shared_doc(_generic.neglog_bregman_split)
 def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
-    return _apply(_generic.neglog_bregman_split, s, log_r)
+    return _apply(_generic.neglog_bregman_split, s, log_r, widened=_widened.neglog_bregman_split)
 
 
 def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
