@@ -489,3 +489,24 @@ def test_power_bregman_positive_form(m: int, u: str) -> None:
         t, w = 1 / z, 1 / (z + u * z)
         e = mpmath.fsum((a + 1) * t**a * w ** (m - 1 - a) for a in range(m))
         assert abs(z ** (-m) * lhs - u**2 * w * e) <= mpmath.mpf(10) ** -60 * abs(z ** (-m) * rhs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_neglog_split_accuracy(backend: str, dtype: type) -> None:
+    """h(s) given log(1 + s) exactly (the generated code passes log of the scale ratio):
+    float64 by the short series of symkl.kernels._series, float32 computed in float64."""
+    rng = np.random.default_rng(11)
+    r = np.exp(rng.uniform(-40, 40, 3000)).astype(dtype)  # the ratio y/x
+    r = np.concatenate([r, (1 + rng.uniform(-1e-3, 1e-3, 500)).astype(dtype)])
+    with mpmath.workdps(60):
+        exact = [mpmath.mpf(float(v)) for v in r]
+        s = np.array([float(v - 1) for v in exact], dtype)  # s and log r rounded to the dtype,
+        log_r = np.array([float(mpmath.log(v)) for v in exact], dtype)  # as the caller forms them
+        # Truth: (r - 1) - log r on the exact ratio; the inputs' own rounding (1/2 ulp of s and
+        # of log r) is part of the measured error.
+        ref = np.array([float((v - 1) - mpmath.log(v)) for v in exact])
+    got = np.asarray(BACKENDS[backend]("neglog_bregman_split")(s, log_r), dtype=np.float64)
+    err = np.abs(got - ref) / np.spacing(np.abs(ref).astype(dtype)).astype(np.float64)
+    assert np.all(got >= 0) and not np.isnan(got).any()
+    assert err.max() <= 4.0, f"{backend}/{dtype.__name__}: {err.max():.2f} ulp"

@@ -37,11 +37,15 @@ def neglogdet_bregman(chol_a: torch.Tensor, chol_b: torch.Tensor) -> torch.Tenso
     is >= 0, and solving for the difference L_b - L_a (not for L_b) makes it exactly 0 when
     the factors are equal and keeps its digits when they are close.
     """
-    from symkl.kernels.torch import neglog_bregman  # the scalar kernel, s - log1p(s)
+    from symkl.kernels.torch import log_ratio, neglog_bregman_split  # scalar kernels
 
     diff = chol_b - chol_a
     n = torch.linalg.solve_triangular(chol_a, diff, upper=False)
-    e = torch.diagonal(diff, dim1=-2, dim2=-1) / torch.diagonal(chol_a, dim1=-2, dim2=-1)
+    diag_a = torch.diagonal(chol_a, dim1=-2, dim2=-1)
+    diag_b = torch.diagonal(chol_b, dim1=-2, dim2=-1)
+    e = torch.diagonal(diff, dim1=-2, dim2=-1) / diag_a
     s = e * (2 + e)
+    # log(1 + s) = 2 log(L_b,ii / L_a,ii), exact even where 1 + s is not.
+    h = neglog_bregman_split(s, 2 * log_ratio(diag_b, diag_a))
     lower = torch.tril(n, diagonal=-1)
-    return neglog_bregman(torch.ones_like(s), s).sum(-1) + lower.pow(2).sum((-2, -1))
+    return h.sum(-1) + lower.pow(2).sum((-2, -1))

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from symkl.kernels import _generic, _widened
+from symkl.kernels import _generic, _series, _widened
 from symkl.kernels._coefficients import FLOAT32, FLOAT64
 
 __all__ = ["exp_bregman", "lgamma_bregman", "log_ratio", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
@@ -76,7 +76,8 @@ class _Numpy:
     where, log, log1p, expm1, exp, abs = np.where, np.log, np.log1p, np.expm1, np.exp, np.abs
 
 
-def _apply(kernel: Callable, x: ArrayLike, d: ArrayLike, widened: Callable | None = None) -> np.ndarray:
+def _apply(kernel: Callable, x: ArrayLike, d: ArrayLike, widened: Callable | None = None,
+           series: Callable | None = None) -> np.ndarray:
     """Promote and convert the arguments; float32 with a ``widened`` kernel is computed in
     float64 by it (see symkl.kernels._widened), everything else by the double-word kernel."""
     # Promote before converting: Python numbers are weak and take the array's dtype.
@@ -91,6 +92,8 @@ def _apply(kernel: Callable, x: ArrayLike, d: ArrayLike, widened: Callable | Non
         if widened is not None and dtype == np.float32:
             out = widened(_Numpy, x.astype(np.float64), d.astype(np.float64))
             return np.asarray(out).astype(np.float32)
+        if series is not None and dtype == np.float64:
+            return np.asarray(series(_Numpy, x, d))
         return np.asarray(kernel(_ops(dtype), x, d))
 
 
@@ -125,7 +128,8 @@ def lgamma_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
 
 @_shared_doc(_generic.neglog_bregman_split)
 def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
-    return _apply(_generic.neglog_bregman_split, s, log_r, widened=_widened.neglog_bregman_split)
+    return _apply(_generic.neglog_bregman_split, s, log_r, widened=_widened.neglog_bregman_split,
+                  series=_series.neglog_bregman_split)
 
 
 def log_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from symkl.kernels import _generic, _widened
+from symkl.kernels import _generic, _series, _widened
 from symkl.kernels._coefficients import FLOAT32, FLOAT64
 
 __all__ = ["exp_bregman", "lgamma_bregman", "log_ratio", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
@@ -88,7 +88,7 @@ class _Torch:
 
 
 def _apply(kernel: Callable, x: torch.Tensor | float, d: torch.Tensor | float,
-           widened: Callable | None = None) -> torch.Tensor:
+           widened: Callable | None = None, series: Callable | None = None) -> torch.Tensor:
     """Promote and convert the arguments; float32 with a ``widened`` kernel is computed in
     float64 by it (see symkl.kernels._widened), everything else by the double-word kernel."""
     dtype = _promoted_dtype(x, d)
@@ -99,6 +99,8 @@ def _apply(kernel: Callable, x: torch.Tensor | float, d: torch.Tensor | float,
     d = d.to(dtype) if isinstance(d, torch.Tensor) else torch.tensor(d, dtype=dtype, device=device)
     if widened is not None and dtype == torch.float32:
         return widened(_Torch, x.double(), d.double()).float()
+    if series is not None and dtype == torch.float64:
+        return series(_Torch, x, d)
     return kernel(_OPS[dtype], x, d)
 
 
@@ -133,7 +135,8 @@ def lgamma_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 
 @_shared_doc(_generic.neglog_bregman_split)
 def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
-    return _apply(_generic.neglog_bregman_split, s, log_r, widened=_widened.neglog_bregman_split)
+    return _apply(_generic.neglog_bregman_split, s, log_r, widened=_widened.neglog_bregman_split,
+                  series=_series.neglog_bregman_split)
 
 
 def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
