@@ -32,7 +32,9 @@ TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 # backends, which agree bit for bit), float32 / float64: neglog 0.57 / 0.60,
 # xlogx 0.69 / 0.53, exp 0.55 / 0.97, lgamma 0.99 / 0.95 (and at most 1.07 on grids
 # ten times larger).
-ULP_BOUND = {"neglog_bregman": 2.0, "xlogx_bregman": 2.0, "exp_bregman": 2.0, "lgamma_bregman": 8.0}
+# xlogx's float64 path is one short series (symkl.kernels._series, ~3.6 ULP measured) since
+# the double-word kernel cost ~20x torch's whole KL; its bound is the 4 ULP target.
+ULP_BOUND = {"neglog_bregman": 2.0, "xlogx_bregman": 4.0, "exp_bregman": 2.0, "lgamma_bregman": 8.0}
 
 DIGITS = 50
 

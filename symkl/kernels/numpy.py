@@ -113,7 +113,8 @@ def neglog_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
 
 @_shared_doc(_generic.xlogx_bregman)
 def xlogx_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
-    return _apply(_generic.xlogx_bregman, x, d, widened=_widened.xlogx_bregman)
+    return _apply(_generic.xlogx_bregman, x, d, widened=_widened.xlogx_bregman,
+                  series=lambda ns, x, d: _series.xlogx_bregman(ns, x, d, log_ratio))
 
 
 @_shared_doc(_generic.exp_bregman)

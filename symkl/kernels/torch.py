@@ -120,7 +120,8 @@ def neglog_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 
 @_shared_doc(_generic.xlogx_bregman)
 def xlogx_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_generic.xlogx_bregman, x, d, widened=_widened.xlogx_bregman)
+    return _apply(_generic.xlogx_bregman, x, d, widened=_widened.xlogx_bregman,
+                  series=lambda ns, x, d: _series.xlogx_bregman(ns, x, d, log_ratio))
 
 
 @_shared_doc(_generic.exp_bregman)
