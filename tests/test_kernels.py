@@ -276,7 +276,9 @@ def test_never_nan_or_negative(x: list[float], frac: list[float], dtype: type) -
     k=st.integers(-300, 300),
 )
 def test_power_of_two_scaling_is_exact(x: float, s: float, k: int) -> None:
-    """neglog is scale-invariant and xlogx homogeneous of degree 1, bit for bit (float64)."""
+    """neglog is scale-invariant bit for bit; xlogx is homogeneous of degree 1 to within
+    2 ulp (float64: its far branch takes log(y/x) as 2 log(sqrt y / sqrt x), and sqrt of an
+    odd power of two is not exact)."""
     d = max(x * s, -x)
     xs, ds = np.ldexp(x, k), np.ldexp(d, k)
     assume(np.ldexp(xs, -k) == x and np.ldexp(ds, -k) == d)  # the inputs scaled exactly
@@ -284,8 +286,10 @@ def test_power_of_two_scaling_is_exact(x: float, s: float, k: int) -> None:
     assert knp.neglog_bregman(xs, ds) == base_neglog
     base = knp.xlogx_bregman(x, d)
     scaled = knp.xlogx_bregman(xs, ds)
-    if np.isfinite(base) and 1e-290 < base * 2.0**k < 1e290:
-        assert scaled == np.ldexp(base, k)
+    normal = base >= np.finfo(np.float64).tiny  # a subnormal base has lost bits already
+    if np.isfinite(base) and normal and 1e-290 < base * 2.0**k < 1e290:
+        expected = np.ldexp(base, k)
+        assert abs(scaled - expected) <= 2 * np.spacing(abs(expected))
 
 
 # ------------------------------------------------------------------------------- torch

@@ -81,7 +81,7 @@ def xlogx_bregman(xp: Any, x: Array, d: Array, log_ratio: Any) -> Array:
     z = un / (2.0 + un)
     poly = _poly(z * z, P_WIDE_COEFFICIENTS)
     # 2 z^2 / (1 - z) = u z (as 1 - z = 2/(2 + u)): fewer roundings than dividing by 1 - z.
-    close = x * (un * z) * (1.0 + (1.0 + z) * z * poly)
+    close = (x * un) * z * (1.0 + (1.0 + z) * z * poly)  # x u = d first: no subnormal u z
     yf = xp.where(y == 0, 1.0, y)
     far = yf * log_ratio(yf, xf) - d
     value = xp.where(near, close, far)

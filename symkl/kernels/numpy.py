@@ -134,12 +134,13 @@ def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
 
 
 def log_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    """log(a / b) for a, b > 0: one rounding (log of the quotient) where a / b is a normal
-    finite number, and log a - log b only where the quotient would under- or overflow
-    (there the logs are far apart and their difference does not cancel)."""
+    """log(a / b) for a, b > 0 with one logarithm: 2 log(sqrt(a)/sqrt(b)) cannot under- or
+    overflow (the ratio of square roots of finite positive floats is representable), where
+    a / b can, and log a - log b would cancel for large or tiny a and b. float32 inputs are
+    computed in float64, so the result has a single rounding."""
     a, b = np.asarray(a), np.asarray(b)
-    with np.errstate(over="ignore", under="ignore", divide="ignore"):
-        r = a / b
-        info = np.finfo(r.dtype)
-        fine = (r >= info.tiny) & (r <= info.max)
-        return np.where(fine, np.log(np.where(fine, r, 1.0)), np.log(a) - np.log(b))
+    dtype = np.result_type(a, b)
+    with np.errstate(divide="ignore"):
+        if dtype == np.float32:  # computed in float64: a single rounding, at the end
+            return (2 * np.log(np.sqrt(a.astype(np.float64)) / np.sqrt(b.astype(np.float64)))).astype(np.float32)
+        return 2 * np.log(np.sqrt(a) / np.sqrt(b))

@@ -141,9 +141,10 @@ def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
 
 
 def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """log(a / b) for a, b > 0: one rounding (log of the quotient) where a / b is a normal
-    finite number, and log a - log b only where the quotient would under- or overflow
-    (there the logs are far apart and their difference does not cancel)."""
-    r = a / b
-    fine = (r >= torch.finfo(r.dtype).tiny) & (r <= torch.finfo(r.dtype).max)
-    return torch.where(fine, torch.log(torch.where(fine, r, 1.0)), torch.log(a) - torch.log(b))
+    """log(a / b) for a, b > 0 with one logarithm: 2 log(sqrt(a)/sqrt(b)) cannot under- or
+    overflow (the ratio of square roots of finite positive floats is representable), where
+    a / b can, and log a - log b would cancel for large or tiny a and b. float32 inputs are
+    computed in float64, so the result has a single rounding."""
+    if a.dtype == torch.float32 or b.dtype == torch.float32:  # one rounding, at the end
+        return (2 * torch.log(torch.sqrt(a.double()) / torch.sqrt(b.double()))).to(torch.promote_types(a.dtype, b.dtype))
+    return 2 * torch.log(torch.sqrt(a) / torch.sqrt(b))
