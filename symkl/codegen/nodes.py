@@ -5,14 +5,12 @@ generator ``f``: non-negative, zero exactly at ``d = 0``, and computed by
 :mod:`symkl.kernels` without the cancellation that its elementary form suffers when ``d`` is
 small (P close to Q). The elementary form is the node's meaning: ``elementary()`` returns
 it, so every rewrite that introduces a node can be checked against the original result, and
-``mpmath_value`` evaluates it at high precision for references.
+mpmath evaluates it (through ``to_elementary``) at high precision for references.
 """
 
 from __future__ import annotations
 
-from typing import Any
 
-import mpmath
 import sympy as sp
 
 
@@ -41,21 +39,6 @@ class Bregman(sp.Function):
         f, df = self.generator(y), sp.diff(self.generator(y), y)
         return f.subs(y, x + d) - f.subs(y, x) - df.subs(y, x) * d
 
-    def mpmath_value(self, x: Any, d: Any) -> Any:
-        # Guard digits: the elementary form cancels to about |d|^2 relative to its terms.
-        extra = int(2 * max(0, -mpmath.log10(abs(d) / max(abs(x), 1)))) + 10 if d else 0
-        with mpmath.workdps(mpmath.mp.dps + extra):
-            value = self.mp_generator(x + d) - self.mp_generator(x) - self.mp_derivative(x) * d
-        return +value
-
-    @staticmethod
-    def mp_generator(y: Any) -> Any:
-        raise NotImplementedError
-
-    @staticmethod
-    def mp_derivative(y: Any) -> Any:
-        raise NotImplementedError
-
     def _latex(self, printer) -> str:
         x, d = (printer._print(a) for a in self.args)
         return r"B_{%s}\left(%s\right)" % (self.generator_latex, f"{x}, {d}")
@@ -74,13 +57,7 @@ class NeglogBregman(Bregman):
     def generator(y: sp.Expr) -> sp.Expr:
         return -sp.log(y)
 
-    @staticmethod
-    def mp_generator(y: Any) -> Any:
-        return -mpmath.log(y)
 
-    @staticmethod
-    def mp_derivative(y: Any) -> Any:
-        return -1 / y
 
 
 class XlogxBregman(Bregman):
@@ -93,13 +70,7 @@ class XlogxBregman(Bregman):
     def generator(y: sp.Expr) -> sp.Expr:
         return y * sp.log(y)
 
-    @staticmethod
-    def mp_generator(y: Any) -> Any:
-        return y * mpmath.log(y) if y else mpmath.mpf(0)
 
-    @staticmethod
-    def mp_derivative(y: Any) -> Any:
-        return mpmath.log(y) + 1
 
 
 class ExpBregman(Bregman):
@@ -112,13 +83,7 @@ class ExpBregman(Bregman):
     def generator(y: sp.Expr) -> sp.Expr:
         return sp.exp(y)
 
-    @staticmethod
-    def mp_generator(y: Any) -> Any:
-        return mpmath.exp(y)
 
-    @staticmethod
-    def mp_derivative(y: Any) -> Any:
-        return mpmath.exp(y)
 
 
 class LgammaBregman(Bregman):
@@ -131,13 +96,7 @@ class LgammaBregman(Bregman):
     def generator(y: sp.Expr) -> sp.Expr:
         return sp.loggamma(y)
 
-    @staticmethod
-    def mp_generator(y: Any) -> Any:
-        return mpmath.loggamma(y)
 
-    @staticmethod
-    def mp_derivative(y: Any) -> Any:
-        return mpmath.digamma(y)
 
 
 class NeglogdetBregman(Bregman):
@@ -157,12 +116,6 @@ class NeglogdetBregman(Bregman):
         return (sp.Trace(sp.Inverse(a) * b) - a.shape[0]
                 - sp.log(sp.Determinant(b)) + sp.log(sp.Determinant(a)))
 
-    def mpmath_value(self, a: Any, b: Any) -> Any:
-        with mpmath.workdps(2 * mpmath.mp.dps):
-            m = mpmath.lu_solve(a, b)
-            value = mpmath.fsum(m[i, i] for i in range(m.rows)) - m.rows - mpmath.log(mpmath.det(m))
-        return +value
-
     def _latex(self, printer) -> str:
         a, b = (printer._print(arg) for arg in self.args)
         return r"B_{-\log\det}\left(%s, %s\right)" % (b, a)
@@ -180,9 +133,6 @@ class Log1p(sp.Function):
 
     def elementary(self) -> sp.Expr:
         return sp.log(1 + self.args[0])
-
-    def mpmath_value(self, s: Any) -> Any:
-        return mpmath.log1p(s)
 
     def _latex(self, printer) -> str:
         return r"\log\left(1 + %s\right)" % printer._print(self.args[0])

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from symkl.codegen.nodes import Bregman, Log1p, NeglogdetBregman
@@ -342,6 +342,3 @@ class ArrayPrinter(StrPrinter):
     def _print_NegativeInfinity(self, expr) -> str:
         return "-math.inf"
 
-
-def precedence_of(expr: sp.Basic) -> int:
-    return precedence(expr)

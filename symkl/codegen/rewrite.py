@@ -34,7 +34,7 @@ from symkl.codegen.nodes import (
     Bregman, ExpBregman, LgammaBregman, Log1p, NeglogBregman, NeglogdetBregman, XlogxBregman,
     to_elementary,
 )
-from symkl.family import INDEX, INDEX2
+from symkl.family import INDEX2
 
 def _expand(expr: sp.Expr) -> sp.Expr:
     """``sympy.expand`` that keeps exp(a - b) whole (it would split it into exp(a) exp(-b))."""
@@ -390,5 +390,4 @@ def stabilise_result(result: sp.Expr, sides: Sides, totals: Mapping[sp.Basic, sp
     return stabilise(result, sides, totals)
 
 
-__all__ = ["Sides", "sides_for", "stabilise", "stabilise_result", "to_elementary", "difference",
-           "Log1p", "INDEX"]
+__all__ = ["Sides", "difference", "sides_for", "stabilise", "stabilise_result"]

@@ -16,7 +16,7 @@ import sympy as sp
 
 import symkl
 from symkl.derivation import Derivation
-from symkl.family import DIM, INDEX, INDEX2
+from symkl.family import DIM, INDEX2
 
 
 class LogSumExp(sp.Function):
@@ -28,9 +28,6 @@ class LogSumExp(sp.Function):
     def elementary(self) -> sp.Expr:
         v = self.args[0]
         return sp.log(sp.Sum(sp.exp(v[INDEX2]), (INDEX2, 0, DIM - 1)))
-
-    def mpmath_value(self, v):  # pragma: no cover - evaluated through elementary()
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -47,15 +44,6 @@ class Specialisation:
 
 def _vector(name: str) -> sp.IndexedBase:
     return sp.IndexedBase(name, real=True)
-
-
-def _indexed_substitution(d: Derivation, new: Mapping[str, Callable[[sp.Expr], sp.Expr]]) -> dict:
-    """Replace ``param[i]`` (any index) by ``new[param](i)``."""
-    out = {}
-    for key, make in new.items():
-        base = d.symbols[key]
-        out[base] = make
-    return out
 
 
 def _vae(d: Derivation):
