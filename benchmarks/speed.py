@@ -127,12 +127,29 @@ def measure(case: Case, dtype: torch.dtype, reps: int, warmup: int = 1) -> dict[
         for v in (*p.values(), *q.values()):
             v.requires_grad_(backward)
         samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        first: dict[str, float] = {}
         for i in range(warmup + reps):
             for variant in VARIANTS:  # interleaved, so that drift hits all three alike
                 t = timed_call(case, variant, p, q, backward)
                 if i >= warmup:
                     samples[variant].append(t)
+                else:
+                    first.setdefault(variant, t)
         out.update({(v, backward): s for v, s in samples.items()})
+        # the first call compiles (symkl.torch._execution): seconds, once per process
+        out[("first call", backward)] = [first["symkl"]]
+    return out
+
+
+def first_call_rows(results: list[Result]) -> list[list[str]]:
+    """The warm-up call of symkl.torch.kl_divergence, in units of torch's median call."""
+    out = []
+    for r in results:
+        cells = []
+        for backward in (False, True):
+            first = r.samples[("first call", backward)][0]
+            cells.append(f"{first / statistics.median(r.samples[('torch', backward)]):,.0f}")
+        out.append([r.dtype, r.case.title, *cells])
     return out
 
 
@@ -192,6 +209,11 @@ def write_doc(results: list[Result], reps: int, quick: bool) -> str:
         "fresh for every repetition. torch's MultivariateNormal computes its Cholesky factor in "
         "the constructor (untimed); symkl reads `covariance_matrix` and factors it inside its "
         "timed call.",
+        "- Execution: `symkl.torch` evaluates every formula in float64 (float32 results rounded "
+        "once, with the kernels' NARROW variants) and, in its default mode `auto`, runs inputs "
+        "of >= 65,536 elements through `torch.compile` (inductor), except float64 functions "
+        "with the lnGamma kernel (Gamma, Beta in float64 here run eagerly: their first "
+        "compile takes ~3 minutes on this machine). See `symkl/torch/_execution.py`.",
         "- *forward*: the call. *forward+backward*: every parameter `requires_grad`, the call "
         "plus `.sum().backward()` (which includes backward through the constructors' graph, "
         "e.g. torch's Cholesky).",
@@ -217,6 +239,16 @@ def write_doc(results: list[Result], reps: int, quick: bool) -> str:
         "",
         "Anchor: torch's median times in ms (forward / forward+backward), only to show what the "
         f"ratios are relative to: {anchors}.",
+        "",
+        "## First call",
+        "",
+        "The warm-up call of `symkl.torch.kl_divergence` in each configuration, in units of "
+        "torch's median call time: where symkl compiles, this is the one-time compilation "
+        "(inductor caches it on disk, so a later process pays seconds, not this). With a warm "
+        "cache from an earlier run the figures are much smaller.",
+        "",
+        markdown_table(["dtype", "pair", "forward", "forward+backward"], first_call_rows(results),
+                       [False, False, True, True]),
         "",
     ]
     text = "\n".join(lines)

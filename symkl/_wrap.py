@@ -81,24 +81,30 @@ def _check_broadcast(name: str, quantity: str, p: str, q: str | None, arrays: di
         raise ValueError(f"{name}: event dimensions differ ({shown})")
 
 
+Execute = Callable[[str, Callable[..., Any], list[Any]], Any]
+
+
 def expose(generated: ModuleType, namespace: dict[str, Any], convert: Callable[[Any], Any],
            to_numpy: Callable[[Any], np.ndarray], validate_default: Callable[[], bool],
-           backend: str) -> list[str]:
+           backend: str, execute: Execute) -> list[str]:
     """Define one wrapper per generated function in ``namespace``; returns their names.
 
     ``convert`` turns an argument into the backend's array type (lists, Python floats);
-    ``to_numpy`` gives a numpy view for validation.
+    ``to_numpy`` gives a numpy view for validation; ``execute(name, formula, args)``
+    evaluates the generated formula on the converted arguments (in float64, see the
+    backends).
     """
     names = []
     for name, spec in generated.FUNCTIONS.items():
         raw = getattr(generated, name)
         declared = generated.PARAMETERS.get(name)
-        namespace[name] = _wrapper(name, spec, declared, raw, convert, to_numpy, validate_default, backend)
+        namespace[name] = _wrapper(name, spec, declared, raw, convert, to_numpy, validate_default, backend,
+                                   execute)
         names.append(name)
     return names
 
 
-def _wrapper(name, spec, declared, raw, convert, to_numpy, validate_default, backend):
+def _wrapper(name, spec, declared, raw, convert, to_numpy, validate_default, backend, execute):
     params = list(inspect.signature(raw).parameters)
 
     @functools.wraps(raw)
@@ -114,7 +120,7 @@ def _wrapper(name, spec, declared, raw, convert, to_numpy, validate_default, bac
                 check_specialised(name, declared, bound, to_numpy)
             else:
                 check_arguments(name, spec, bound, to_numpy)
-        return raw(**bound)
+        return execute(name, raw, [bound[p] for p in params])
 
     sig = inspect.signature(raw)
     call.__signature__ = sig.replace(parameters=[*sig.parameters.values(), inspect.Parameter(

@@ -2,7 +2,8 @@
 
 Each takes the torch parameter names suffixed ``_p`` / ``_q`` (entropy: unsuffixed), broadcasts
 like a numpy ufunc (event axes last: ``probs``, ``loc`` of a multivariate family; covariance
-matrices ``(..., k, k)``), keeps float32 as float32, and validates its arguments unless
+matrices ``(..., k, k)``), computes in float64 and returns the arguments' common floating dtype
+(float32 stays float32, with a single rounding), and validates its arguments unless
 ``validate=False``::
 
     >>> import symkl.numpy as snp
@@ -12,7 +13,7 @@ matrices ``(..., k, k)``), keeps float32 as float32, and validates its arguments
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,5 +28,11 @@ def _as_array(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-__all__ = _wrap.expose(_generated, globals(), _as_array, _as_array, lambda: True, "numpy")
+def _in_float64(name: str, formula: Callable[..., Any], args: list[np.ndarray]) -> np.ndarray:
+    dtype = np.result_type(*args)
+    with np.errstate(over="ignore"):  # a float64 result beyond float32's range is inf there
+        return np.asarray(formula(*(a.astype(np.float64, copy=False) for a in args))).astype(dtype, copy=False)
+
+
+__all__ = _wrap.expose(_generated, globals(), _as_array, _as_array, lambda: True, "numpy", _in_float64)
 FUNCTIONS = dict(_generated.FUNCTIONS)

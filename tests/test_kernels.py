@@ -502,21 +502,27 @@ def test_power_bregman_positive_form(m: int, u: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_neglog_split_accuracy(backend: str, dtype: type) -> None:
-    """h(s) given log(1 + s) exactly (the generated code passes log of the scale ratio):
-    float64 by the short series of symkl.kernels._float64, float32 computed in float64."""
+    """h(s) given log(1 + s) (the generated code passes the log of a scale ratio), as the
+    generated formulas call it: in float64, with the target of the result dtype (float64:
+    the series of symkl.kernels._float64; float32: NARROW, result rounded once)."""
     rng = np.random.default_rng(11)
     r = np.exp(rng.uniform(-40, 40, 3000)).astype(dtype)  # the ratio y/x
     r = np.concatenate([r, (1 + rng.uniform(-1e-3, 1e-3, 500)).astype(dtype)])
     with mpmath.workdps(60):
         exact = [mpmath.mpf(float(v)) for v in r]
-        s = np.array([float(v - 1) for v in exact], dtype)  # s and log r rounded to the dtype,
-        log_r = np.array([float(mpmath.log(v)) for v in exact], dtype)  # as the caller forms them
+        s = np.array([float(v - 1) for v in exact])  # s and log r rounded to float64,
+        log_r = np.array([float(mpmath.log(v)) for v in exact])  # as the formula forms them
         # Truth: (r - 1) - log r on the exact ratio; the inputs' own rounding (1/2 ulp of s and
         # of log r) is part of the measured error.
         ref = np.array([float((v - 1) - mpmath.log(v)) for v in exact])
-    got = np.asarray(BACKENDS[backend]("neglog_bregman_split")(s, log_r), dtype=np.float64)
+    target = f64.FLOAT64 if dtype is np.float64 else f64.NARROW
+    if backend == "numpy":
+        out = knp._apply(f64.neglog_bregman_split, s, log_r, target)
+    else:
+        out = ktorch._apply(f64.neglog_bregman_split, torch.from_numpy(s), torch.from_numpy(log_r), target)
+    got = np.asarray(out, dtype=np.float64).astype(dtype).astype(np.float64)
     err = np.abs(got - ref) / np.spacing(np.abs(ref).astype(dtype)).astype(np.float64)
     assert np.all(got >= 0) and not np.isnan(got).any()
-    assert err.max() <= 4.0, f"{backend}/{dtype.__name__}: {err.max():.2f} ulp"
+    assert err.max() <= (4.0 if dtype is np.float64 else 0.55), f"{backend}/{dtype.__name__}: {err.max():.2f} ulp"

@@ -13,6 +13,13 @@ is a few dozen array operations and stays within a few ulp:
 * away from it the direct formula loses at most ~2 bits, with log(y/x) taken as
   2 log(sqrt y / sqrt x) (neither under- nor overflows, no cancellation of two logs).
 
+Two precision targets share these algorithms (:class:`Target`): ``FLOAT64`` for float64
+results, as above, and ``NARROW`` for results that will be rounded to float32 or narrower.
+A float32 input has 24 bits, so the plain formulas evaluated in float64 lose at most
+~2/|s| ulps of float64 (< 2**-28 relative for |s| > 1e-5): ``NARROW`` uses 2-3 term
+series only below |s| = 1e-5 and shifts lnGamma to 6 with 7 Stirling terms -- a fraction
+of ``FLOAT64``'s work, truncation below 1e-10 relative.
+
 Branch-free: each formula is evaluated on every element and selected with ``where``;
 lanes that are not selected are fed harmless inputs ("double where"), so neither values
 nor autograd gradients pick up NaN from them. ``xp`` supplies where, log, log1p, expm1,
@@ -23,12 +30,14 @@ never inside traced code.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import mpmath
 
 Array = Any
 INF = float("inf")
+LN2 = 0.6931471805599453
 
 #: The near range of the series for s - log1p(s) and (1+s) log1p(s) - s (z in [-3/5, 3/5]);
 #: outside it the direct forms s - log(1 + s) and y log(y/x) - d lose < 1.5 bits.
@@ -77,11 +86,73 @@ EXPM1_COEFFICIENTS = fit_expm1_tail(15)
 STIRLING = tuple(float(bernoulli(2 * k) / (2 * k * (2 * k - 1))) for k in range(1, STIRLING_TERMS + 1))
 
 
+def _two_sum(a: Array, b: Array) -> tuple[Array, Array]:
+    """s + e == a + b exactly, s = fl(a + b) (Knuth; no condition on a, b)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
 def _poly(w: Array, coeffs: tuple[float, ...]) -> Array:
     out = coeffs[0] + 0.0 * w
     for c in coeffs[1:]:
         out = out * w + c
     return out
+
+
+def _h_series(xp: Any, s: Array) -> Array:
+    """s - log1p(s) for s in [S_LOW, S_HIGH] (other lanes: some finite value)."""
+    z = s / (2.0 + s)
+    w = z * z
+    return s * z - 2.0 * (z * w) * _poly(w, P_COEFFICIENTS)
+
+
+def _g_series(xp: Any, u: Array) -> Array:
+    """g(u) / u = ((1+u) log1p(u) - u) / u for u in [S_LOW, S_HIGH]: z (1 + (1+z) z P(z^2))
+    with z = u/(2+u) (2 z^2/(1 - z) = u z); the caller multiplies by x u = d."""
+    z = u / (2.0 + u)
+    return z * (1.0 + (1.0 + z) * z * _poly(z * z, P_COEFFICIENTS))
+
+
+def _expm1_series(xp: Any, d: Array) -> Array:
+    """expm1(d) - d for |d| <= 1."""
+    return d * d * _poly(d, EXPM1_COEFFICIENTS)
+
+
+def _h_short(xp: Any, s: Array) -> Array:
+    return s * s * (0.5 - s / 3.0)  # truncation < 1e-10 relative for |s| <= 1e-5
+
+
+def _g_short(xp: Any, u: Array) -> Array:
+    return u * (0.5 - u / 6.0)
+
+
+def _expm1_short(xp: Any, d: Array) -> Array:
+    return d * d * (0.5 + d / 6.0)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The precision a kernel's result is meant for, and the series that buys it."""
+
+    name: str
+    #: s (= d/x) range of the near-series for s - log1p(s) and (1+s) log1p(s) - s
+    near_low: float
+    near_high: float
+    h_near: Callable[[Any, Array], Array]
+    g_near: Callable[[Any, Array], Array]
+    #: |d| up to which expm1(d) - d comes from ``expm1_near``
+    expm1_radius: float
+    expm1_near: Callable[[Any, Array], Array]
+    #: lgamma_bregman's shift and Stirling coefficients
+    shift: int
+    stirling: tuple[float, ...]
+    #: log1p by Kahan's one-logarithm trick (a few ulp; cheaper)
+    one_log: bool
+
+
+FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
+NARROW = Target("narrow", -1e-5, 1e-5, _h_short, _g_short, 1e-5, _expm1_short, 6, STIRLING[:7], True)
 
 
 def log_ratio(xp: Any, a: Array, b: Array) -> Array:
@@ -91,71 +162,77 @@ def log_ratio(xp: Any, a: Array, b: Array) -> Array:
     return 2.0 * xp.log(xp.sqrt(a) / xp.sqrt(b))
 
 
-def h_near(xp: Any, s: Array) -> Array:
-    """s - log1p(s) for s in [S_LOW, S_HIGH] (other lanes: some finite value)."""
-    z = s / (2.0 + s)
-    w = z * z
-    return s * z - 2.0 * (z * w) * _poly(w, P_COEFFICIENTS)
-
-
-def neglog_bregman_split(xp: Any, s: Array, log_r: Array) -> Array:
+def neglog_bregman_split(xp: Any, s: Array, log_r: Array, target: Target = FLOAT64) -> Array:
     """h(s) = s - log(1 + s) given log_r = log(1 + s) computed by the caller (exact from the
     quantities whose ratio 1 + s is): the series near 0, s - log_r outside."""
-    near = (s >= S_LOW) & (s <= S_HIGH)
-    return xp.where(near, h_near(xp, xp.where(near, s, 0.0)), s - log_r)
+    near = (s >= target.near_low) & (s <= target.near_high)
+    return xp.where(near, target.h_near(xp, xp.where(near, s, 0.0)), s - log_r)
 
 
-def neglog_bregman(xp: Any, x: Array, d: Array) -> Array:
-    """B_{-log}(x + d, x) = d/x - log1p(d/x) for x > 0, x + d >= 0 (x + d == 0 gives +inf).
+def _log1p_from_endpoints(xp: Any, s: Array, y: Array, x: Array, target: Target,
+                          may_underflow: bool = True) -> Array:
+    """log(1 + s) where 1 + s = y/x: log1p(s) (s rounded once: accurate) except towards the
+    pole (s < -1/2, where 1 + s loses s's digits), there log(y/x) from the endpoints, with
+    y/x scaled by 2**600 where it would be subnormal (only checked if ``may_underflow``).
 
-    Below the near range the log comes from the endpoints, as log(y/x) while y/x is a
-    normal number (one rounding fewer than log_ratio's), else as log_ratio; above it
-    log1p(s) is accurate."""
+    ``NARROW`` takes both branches with one logarithm: log1p(s) = log(v) s / (v - 1) with
+    v = fl(1 + s) (Kahan's trick, a few ulp), since a libm call costs more than the rest."""
+    low = s < -0.5
+    q = xp.where(low, y, x) / x
+    if may_underflow:
+        tiny = q < 2.2250738585072014e-308
+        q = xp.where(tiny, xp.where(low, y, x) * 2.0**600 / x, q)
+    if target.one_log:
+        v = xp.where(low, q, 1.0 + s)
+        log_v = xp.log(v)
+        one = v == 1.0
+        log1p_s = xp.where(one, s, log_v * (s / xp.where(one, 2.0, v - 1.0)))
+    else:
+        log_v = xp.log(q)
+        log1p_s = xp.log1p(xp.where(low, 0.0, s))
+    if may_underflow:
+        log_v = xp.where(tiny, log_v - 600 * LN2, log_v)
+    return xp.where(low, log_v, log1p_s)
+
+
+def neglog_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Array:
+    """B_{-log}(x + d, x) = d/x - log1p(d/x) for x > 0, x + d >= 0 (x + d == 0 gives +inf)."""
     s = d / x
     y = x + d
-    pole = y == 0
-    overflow = ~(s < INF)
-    low = s < S_LOW
-    yl = xp.where(low & ~pole, y, x)
-    q = yl / x
-    normal = q >= 2.2250738585072014e-308
-    log_low = xp.where(normal, xp.log(xp.where(normal, q, 1.0)), log_ratio(xp, yl, x))
-    log_high = xp.log1p(xp.where(low | overflow, 0.0, s))
-    value = neglog_bregman_split(xp, xp.where(overflow, 0.0, s), xp.where(low, log_low, log_high))
-    return xp.where(pole | overflow, INF, value)
+    infinite = (y == 0) | ~(s < INF)
+    s = xp.where(infinite, 0.0, s)
+    value = neglog_bregman_split(xp, s, _log1p_from_endpoints(xp, s, xp.where(infinite, x, y), x, target), target)
+    return xp.where(infinite, INF, value)
 
 
-def xlogx_bregman(xp: Any, x: Array, d: Array) -> Array:
+def xlogx_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Array:
     """B_{y log y}(x + d, x) = y log(y/x) - y + x with y = x + d; 0 log 0 = 0 (y = 0 gives
     x) and x = 0 < y gives +inf.
 
-    For u = d/x in [-0.75, 3]: x g(u), g(u) = (1+u) log1p(u) - u, written in
-    z = u/(2+u) as u z (1 + (1+z) z P(z^2)) -- no cancellation. Outside: y log(y/x) - d."""
+    Near (u = d/x in the target's near range): d g(u)/u, g(u) = (1+u) log1p(u) - u, from
+    the target's series -- no cancellation. Outside: y log(1 + u) - d."""
     y = x + d
     zero = x == 0
     xf = xp.where(zero, 1.0, x)
     u = d / xf
-    near = (u >= S_LOW) & (u <= S_HIGH)
-    un = xp.where(near, u, 0.0)
-    z = un / (2.0 + un)
-    poly = _poly(z * z, P_COEFFICIENTS)
-    # 2 z^2 / (1 - z) = u z (as 1 - z = 2/(2 + u)); x u = d first: no subnormal u z.
-    close = (x * un) * z * (1.0 + (1.0 + z) * z * poly)
-    yf = xp.where(y == 0, 1.0, y)
-    far = yf * log_ratio(xp, yf, xf) - d
+    near = (u >= target.near_low) & (u <= target.near_high)
+    close = d * target.g_near(xp, xp.where(near, u, 0.0))  # d = x u exactly: no rounding
+    far_lane = ~near & (y > 0) & ~zero
+    yf = xp.where(far_lane, y, 1.0)
+    uf = xp.where(far_lane, u, 0.0)
+    far = yf * _log1p_from_endpoints(xp, uf, yf, xp.where(far_lane, x, 1.0), target) - d
     value = xp.where(near, close, far)
     return xp.where(y == 0, x, xp.where(zero, xp.where(y > 0, INF, 0.0), value))
 
 
-def exp_bregman(xp: Any, x: Array, d: Array) -> Array:
-    """B_exp(x + d, x) = exp(x) (expm1(d) - d): d^2 F(d) for |d| <= 1, the direct
-    difference (positive, < 2 bits lost) beyond, and exp(x + d) (1 - (1 + d) exp(-d)) for
-    d > 700 so that exp(x) = 0 never meets expm1(d) = inf. Exactly 0 for d == 0."""
+def exp_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Array:
+    """B_exp(x + d, x) = exp(x) (expm1(d) - d): the target's series for small |d|, the
+    direct difference (positive, < 2 bits lost) beyond, and exp(x + d) (1 - (1 + d) exp(-d))
+    for d > 700 so that exp(x) = 0 never meets expm1(d) = inf. Exactly 0 for d == 0."""
     zero = d == 0
-    small = xp.abs(d) <= 1.0
+    small = xp.abs(d) <= target.expm1_radius
     big = d > 700.0
-    ds = xp.where(small, d, 0.0)
-    near = ds * ds * _poly(ds, EXPM1_COEFFICIENTS)
+    near = target.expm1_near(xp, xp.where(small, d, 0.0))
     # Lanes that are not selected get x = 0 and a moderate d: exp(x) = inf there would turn
     # the zero gradient of an unselected lane into 0 * inf = NaN.
     xm = xp.where(zero | big, 0.0, x)
@@ -167,7 +244,7 @@ def exp_bregman(xp: Any, x: Array, d: Array) -> Array:
     return xp.where(zero, xp.abs(0.0 * x), xp.where(big, large, moderate))
 
 
-def lgamma_bregman(xp: Any, x: Array, d: Array) -> Array:
+def lgamma_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Array:
     """B_lnGamma(x + d, x) = lgamma(x + d) - lgamma(x) - d digamma(x), x > 0, x + d >= 0.
 
     x + d == 0 (the pole) or overflowing gives +inf; exactly 0 for d == 0; >= 0. No lgamma
@@ -176,9 +253,9 @@ def lgamma_bregman(xp: Any, x: Array, d: Array) -> Array:
 
         B(x, d) = B(x + n, d) + sum_{j<n} h(d / (x + j)),
 
-    applied with n = SHIFT where min(x, x + d) < n, so that Stirling's series holds at both
-    points z = x (+ n) and z + d. There, with lnGamma(z) = (z - 1/2) ln z - z + ln(2 pi)/2
-    + sum_k c_k z**(1-2k),
+    applied with n = the target's shift (8; NARROW: 6) where min(x, x + d) < n, so that
+    Stirling's series holds at both points z = x (+ n) and z + d. There, with
+    lnGamma(z) = (z - 1/2) ln z - z + ln(2 pi)/2 + sum_k c_k z**(1-2k),
 
         B(z, d) = z g(d/z) + h(d/z)/2 + u**2 w sum_k c_k E_{2k-2}(t, w),
 
@@ -186,32 +263,37 @@ def lgamma_bregman(xp: Any, x: Array, d: Array) -> Array:
     and E_m(t, w) = sum_{a+b=m} (a+1) t**a w**b: the Bregman divergence of z**(1-2k) written
     with positive terms only. Every term of the sum is >= 0, so nothing cancels.
     """
+    n = target.shift
     y = x + d
     infinite = (y == 0) | ~(y < INF) | ~(xp.abs(d / x) < INF)
     d = xp.where(infinite, 0.0, d)
     y = xp.where(infinite, x, y)
-    shifted = xp.where(d < 0, y, x) < float(SHIFT)
-    z = xp.where(shifted, x + float(SHIFT), x)
-    acc = xlogx_bregman(xp, z, d) + 0.5 * neglog_bregman(xp, z, d)
+    shifted = xp.where(d < 0, y, x) < float(n)
+    z = xp.where(shifted, x + float(n), x)
+    # The positive terms are summed with their rounding errors kept (Knuth's two-sum):
+    # six flops a term buys ~2 ulp in float64, and the callers' differences amplify them.
+    acc, err = _two_sum(xlogx_bregman(xp, z, d, target), 0.5 * neglog_bregman(xp, z, d, target))
     ds = xp.where(shifted, d, 0.0)
-    for j in range(SHIFT):
-        # h(d / (x + j)) with log(1 + s) from the endpoints: (y + j)/(x + j) neither under-
-        # nor overflows for j >= 1 (both are >= 1); j = 0 needs log_ratio.
+    for j in range(n):
+        # h(d / (x + j)), log(1 + s) from the endpoints x + j and y + j; for j >= 1 both
+        # are >= 1, so their ratio cannot underflow.
         xj, yj = (x, y) if j == 0 else (x + float(j), y + float(j))
-        yj = xp.where(shifted, yj, xj)
-        log_r = log_ratio(xp, yj, xj) if j == 0 else xp.log(yj / xj)
-        acc = acc + neglog_bregman_split(xp, ds / xj, log_r)
+        sj = ds / xj
+        log1p_sj = _log1p_from_endpoints(xp, sj, xp.where(shifted, yj, xj), xj, target, may_underflow=j == 0)
+        acc, e = _two_sum(acc, neglog_bregman_split(xp, sj, log1p_sj, target))
+        err = err + e
 
     t = 1.0 / z
     w = 1.0 / (z + d)
     u = d * t
-    series = STIRLING[0]  # c_1 E_0, E_0 = 1
+    c = target.stirling
+    series = c[0]  # c_1 E_0, E_0 = 1
     w_pow = h_m = e_m = 1.0
-    for m in range(1, 2 * len(STIRLING) - 1):
+    for m in range(1, 2 * len(c) - 1):
         w_pow = w_pow * w
         h_m = t * h_m + w_pow  # h_m = sum_{a+b=m} t**a w**b
         e_m = t * e_m + h_m  # E_m = t E_{m-1} + h_m
         if m % 2 == 0:
-            series = series + STIRLING[m // 2] * e_m
-    value = acc + u * (u * w) * series  # u w <= 1/z: no spurious overflow
+            series = series + c[m // 2] * e_m
+    value = acc + (err + u * (u * w) * series)  # u w <= 1/z: no spurious overflow
     return xp.where(infinite | ~(value < INF), INF, value)

@@ -25,8 +25,9 @@ class _Numpy:
     where, log, log1p, expm1, exp, sqrt, abs = np.where, np.log, np.log1p, np.expm1, np.exp, np.sqrt, np.abs
 
 
-def _apply(kernel: Callable, a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    """Run a float64 algorithm on the two arguments and return their common dtype."""
+def _apply(kernel: Callable, a: ArrayLike, b: ArrayLike, target: _float64.Target | None = None) -> np.ndarray:
+    """Run a float64 algorithm on the two arguments and return their common dtype; the
+    precision target follows that dtype unless given."""
     # Promote before converting: Python numbers are weak and take the array's dtype.
     a, b = (v if isinstance(v, (int, float, np.ndarray, np.generic)) else np.asarray(v) for v in (a, b))
     dtype = np.result_type(a, b)
@@ -34,8 +35,10 @@ def _apply(kernel: Callable, a: ArrayLike, b: ArrayLike) -> np.ndarray:
         dtype = np.dtype(np.float64)
     if dtype.kind != "f":
         raise TypeError(f"symkl.kernels need floating-point arguments, not {dtype}")
+    if target is None:
+        target = _float64.FLOAT64 if dtype == np.float64 else _float64.NARROW
     with np.errstate(all="ignore"):  # also: float64 -> float32 overflowing to inf
-        out = kernel(_Numpy, np.asarray(a, np.float64), np.asarray(b, np.float64))
+        out = kernel(_Numpy, np.asarray(a, np.float64), np.asarray(b, np.float64), target)
         return np.asarray(out).astype(dtype, copy=False)
 
 
@@ -73,6 +76,10 @@ def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
     return _apply(_float64.neglog_bregman_split, s, log_r)
 
 
+def _log_ratio(xp, a, b, target):  # the same for every target
+    return _float64.log_ratio(xp, a, b)
+
+
 @_documented_by(_float64.log_ratio)
 def log_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    return _apply(_float64.log_ratio, a, b)
+    return _apply(_log_ratio, a, b)

@@ -34,15 +34,19 @@ def _promoted_dtype(a: torch.Tensor | float, b: torch.Tensor | float) -> torch.d
     return t.dtype if isinstance(t, torch.Tensor) and t.is_floating_point() else torch.get_default_dtype()
 
 
-def _apply(kernel: Callable, a: torch.Tensor | float, b: torch.Tensor | float) -> torch.Tensor:
-    """Run a float64 algorithm on the two arguments and return their promoted dtype."""
+def _apply(kernel: Callable, a: torch.Tensor | float, b: torch.Tensor | float,
+           target: _float64.Target | None = None) -> torch.Tensor:
+    """Run a float64 algorithm on the two arguments and return their promoted dtype; the
+    precision target follows that dtype unless given."""
     dtype = _promoted_dtype(a, b)
     if not dtype.is_floating_point:
         raise TypeError(f"symkl.kernels need floating-point arguments, not {dtype}")
     device = a.device if isinstance(a, torch.Tensor) else b.device if isinstance(b, torch.Tensor) else None
     a, b = (v.to(torch.float64) if isinstance(v, torch.Tensor)
             else torch.tensor(v, dtype=torch.float64, device=device) for v in (a, b))
-    return kernel(_Torch, a, b).to(dtype)
+    if target is None:
+        target = _float64.FLOAT64 if dtype == torch.float64 else _float64.NARROW
+    return kernel(_Torch, a, b, target).to(dtype)
 
 
 def _documented_by(algorithm: Callable) -> Callable[[Callable], Callable]:
@@ -79,6 +83,10 @@ def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.neglog_bregman_split, s, log_r)
 
 
+def _log_ratio(xp, a, b, target):  # the same for every target
+    return _float64.log_ratio(xp, a, b)
+
+
 @_documented_by(_float64.log_ratio)
 def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return _apply(_float64.log_ratio, a, b)
+    return _apply(_log_ratio, a, b)

@@ -23,9 +23,11 @@ import torch.distributions as td
 from symkl import distributions
 from symkl.family import Family
 from symkl.torch import functional
+from symkl.torch._execution import compile_mode, set_compile_mode
 from symkl.torch.functional import FUNCTIONS
 
-__all__ = ["kl_divergence", "entropy", "cross_entropy", "register", "functional", "supported"]
+__all__ = ["kl_divergence", "entropy", "cross_entropy", "register", "functional", "supported",
+           "compile_mode", "set_compile_mode"]
 
 
 def _family_of(dist: td.Distribution) -> tuple[Family, dict[str, torch.Tensor]]:

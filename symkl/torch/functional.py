@@ -4,7 +4,9 @@ Same names and parameters as :mod:`symkl.numpy` (``kl_normal_normal(loc_p, scale
 scale_q)`` ...): broadcasting, dtype and device of the inputs, autograd, ``torch.func.vmap``
 and ``torch.compile(fullgraph=True)`` (the generated code branches only with
 ``torch.where``). ``validate`` defaults to ``torch.distributions.Distribution``'s global
-``validate_args`` setting.
+``validate_args`` setting. Formulas are evaluated in float64 and, for large inputs, fused
+with ``torch.compile``: see :mod:`symkl.torch._execution` and
+:func:`symkl.torch.set_compile_mode`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from symkl import _wrap
 from symkl.generated import torch_functions as _generated
+from symkl.torch import _execution
 
 
 def _as_tensor(value: Any) -> torch.Tensor:
@@ -32,5 +35,6 @@ def _validate_default() -> bool:
     return bool(torch.distributions.Distribution._validate_args)
 
 
-__all__ = _wrap.expose(_generated, globals(), _as_tensor, _to_numpy, _validate_default, "torch")
+__all__ = _wrap.expose(_generated, globals(), _as_tensor, _to_numpy, _validate_default, "torch",
+                       _execution.run)
 FUNCTIONS = dict(_generated.FUNCTIONS)

@@ -1,0 +1,39 @@
+"""torch kernels for results that will be rounded to float32 or narrower.
+
+The same functions as :mod:`symkl.kernels.torch`, with the ``NARROW`` precision target of
+:mod:`symkl.kernels._float64` whatever the input dtype: generated formulas evaluated in
+float64 for a float32 (or narrower) result call these (see symkl.torch._execution).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from symkl.kernels import _float64
+from symkl.kernels.torch import __all__, _apply, _log_ratio  # noqa: F401 - same names
+
+_TARGET = _float64.NARROW
+
+
+def neglog_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.neglog_bregman, x, d, _TARGET)
+
+
+def xlogx_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.xlogx_bregman, x, d, _TARGET)
+
+
+def exp_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.exp_bregman, x, d, _TARGET)
+
+
+def lgamma_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.lgamma_bregman, x, d, _TARGET)
+
+
+def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.neglog_bregman_split, s, log_r, _TARGET)
+
+
+def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return _apply(_log_ratio, a, b, _TARGET)

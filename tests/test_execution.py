@@ -1,0 +1,104 @@
+"""How symkl.torch runs generated formulas: float64 evaluation, narrow targets, fusion."""
+
+from __future__ import annotations
+
+import mpmath
+import pytest
+import torch
+import torch.distributions as td
+
+import symkl.torch as st
+from symkl.torch import _execution
+
+
+@pytest.fixture
+def mode():
+    previous = _execution._state["mode"]
+    yield _execution.set_compile_mode
+    _execution._state["mode"] = previous
+
+
+def test_mode_is_validated(mode) -> None:
+    with pytest.raises(ValueError, match="'auto', 'always', 'never'"):
+        mode("sometimes")
+    mode("never")
+    assert st.compile_mode() == "never"
+
+
+def test_float32_is_float64_rounded_once(mode) -> None:
+    # The whole formula runs in float64: even where float32 arithmetic would overflow
+    # (|loc_p - loc_q| / scale_p = 1e60 for Laplace), the float32 result is the float64
+    # one rounded.
+    mode("never")
+    args64 = [torch.tensor(v, dtype=torch.float64) for v in (0.0, 1e-30, 1e30, 1e30)]
+    args32 = [a.float() for a in args64]
+    out32 = st.functional.kl_laplace_laplace(*args32, validate=False)
+    assert out32.dtype == torch.float32 and torch.isfinite(out32)
+    # KL = |dloc|/scale_q + scale_p/scale_q exp(-|dloc|/scale_p) + log(scale_q/scale_p) - 1
+    with mpmath.workdps(40):
+        p32 = [mpmath.mpf(float(a)) for a in args32]
+        exact = abs(p32[0] - p32[2]) / p32[3] + mpmath.log(p32[3] / p32[1]) - 1
+    assert float(out32) == pytest.approx(float(exact), rel=2**-24)
+
+
+def test_narrow_kernels_serve_float32_and_match_float64(mode) -> None:
+    mode("never")
+    g = torch.Generator().manual_seed(3)
+    a = [torch.rand(50, dtype=torch.float64, generator=g) * 5 + 0.1 for _ in range(4)]
+    a[2] = a[0] * (1 + 1e-6)  # near-equal concentrations
+    full = st.functional.kl_gamma_gamma(*[x.float().double() for x in a], validate=False)
+    narrow = st.functional.kl_gamma_gamma(*[x.float() for x in a], validate=False)
+    assert narrow.dtype == torch.float32
+    # both from float32 inputs: the narrow result is the float64 one within float32 rounding
+    assert torch.allclose(narrow.double(), full, rtol=2**-23, atol=0)
+
+
+def test_auto_never_compiles_small_inputs_or_slow_float64_kernels() -> None:
+    small = [torch.ones(3)]
+    big64 = [torch.ones(1 << 17, dtype=torch.float64)]
+    from symkl.generated import torch_functions as gen
+
+    if _execution.compile_mode() != "auto":
+        pytest.skip("SYMKL_COMPILE overrides the default")
+    assert not _execution._should_fuse("kl_normal_normal", gen.kl_normal_normal, small, narrow=True)
+    assert _execution._should_fuse("kl_normal_normal", gen.kl_normal_normal, big64, narrow=False)
+    assert not _execution._should_fuse("kl_gamma_gamma", gen.kl_gamma_gamma, big64, narrow=False)
+    assert _execution._should_fuse("kl_gamma_gamma", gen.kl_gamma_gamma, big64, narrow=True)
+
+
+def test_compiled_path_matches_eager_and_keeps_validate_args(mode) -> None:
+    torch._dynamo.reset()
+    previous = td.Distribution._validate_args
+    g = torch.Generator().manual_seed(0)
+    args = [torch.randn(1000, dtype=torch.float64, generator=g), torch.rand(1000, dtype=torch.float64, generator=g) + 0.1,
+            torch.randn(1000, dtype=torch.float64, generator=g), torch.rand(1000, dtype=torch.float64, generator=g) + 0.1]
+    try:
+        td.Distribution.set_default_validate_args(True)
+        mode("never")
+        eager = st.functional.kl_normal_normal(*args)
+        mode("always")
+        fused = st.functional.kl_normal_normal(*args)
+        assert td.Distribution._validate_args is True  # dynamo's first call did not switch it off
+        assert ("kl_normal_normal", False) in _execution._compiled
+        # inductor's vectorised log (SLEEF) and glibc's differ by an ulp or so
+        torch.testing.assert_close(fused, eager, rtol=8 * 2**-52, atol=0)
+    finally:
+        td.Distribution.set_default_validate_args(previous)
+
+
+def test_compile_failure_falls_back_with_one_warning(mode, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    mode("always")
+    monkeypatch.setattr(_execution, "_compiled", {("kl_exponential_exponential", False): broken})
+    monkeypatch.setattr(_execution, "_failed", set())
+    rate = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed for kl_exponential_exponential"):
+        out = st.functional.kl_exponential_exponential(rate, rate * 2)
+    expected = torch.log(torch.tensor(0.5, dtype=torch.float64)) + 1  # log(rp/rq) + rq/rp - 1
+    torch.testing.assert_close(out, expected.expand(2), rtol=1e-15, atol=0)
+    assert "kl_exponential_exponential" in _execution._failed
+    # a genuine input error is not mistaken for a compiler failure
+    with pytest.raises(RuntimeError, match="size"):
+        st.functional.kl_exponential_exponential(torch.ones(2), torch.ones(3), validate=False)
