@@ -519,10 +519,35 @@ def test_neglog_split_accuracy(backend: str, dtype: type) -> None:
         ref = np.array([float((v - 1) - mpmath.log(v)) for v in exact])
     target = f64.FLOAT64 if dtype is np.float64 else f64.NARROW
     if backend == "numpy":
-        out = knp._apply(f64.neglog_bregman_split, s, log_r, target)
+        out = knp._apply(f64.neglog_bregman_split, s, log_r, target=target)
     else:
-        out = ktorch._apply(f64.neglog_bregman_split, torch.from_numpy(s), torch.from_numpy(log_r), target)
+        out = ktorch._apply(f64.neglog_bregman_split, torch.from_numpy(s), torch.from_numpy(log_r), target=target)
     got = np.asarray(out, dtype=np.float64).astype(dtype).astype(np.float64)
     err = np.abs(got - ref) / np.spacing(np.abs(ref).astype(dtype)).astype(np.float64)
     assert np.all(got >= 0) and not np.isnan(got).any()
     assert err.max() <= (4.0 if dtype is np.float64 else 0.55), f"{backend}/{dtype.__name__}: {err.max():.2f} ulp"
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("name", ["xlogx_bregman", "lgamma_bregman"])
+def test_exact_endpoint_keeps_far_results_accurate(name: str, backend: str) -> None:
+    """Far from x the difference d = y - x is rounded; with y passed too, log(y/x) stays
+    exact: B(x, y) for y/x down to 1e-30 within 4 ulp (float64). Given only the rounded d,
+    lgamma_bregman(7.5, 1e-30 - 7.5) sees x + d == 0, the pole, and returns inf."""
+    x = np.array([1.0, 3.0, 1e10, 7.5, 2.0, 1e-3, 5.0])
+    y = np.array([1e-10, 3e-20, 1.0, 1e-30, 1e5, 1e8, 1e-25])
+    d = y - x
+    with mpmath.workdps(DIGITS):
+        ref = []
+        for a, b in zip(x.tolist(), y.tolist()):
+            a, b = mpmath.mpf(a), mpmath.mpf(b)
+            if name == "xlogx_bregman":
+                ref.append(b * mpmath.log(b / a) - b + a)
+            else:
+                ref.append(mpmath.loggamma(b) - mpmath.loggamma(a) - (b - a) * mpmath.digamma(a))
+    kernel = getattr(knp if backend == "numpy" else ktorch, name)
+    if backend == "torch":
+        x, d, y = (torch.from_numpy(v) for v in (x, d, y))
+    got = np.asarray(kernel(x, d, y), dtype=np.float64)
+    err = ulp_errors(got, ref, np.float64)
+    assert err.max() <= 4.0, err

@@ -203,7 +203,20 @@ class ArrayPrinter(StrPrinter):
     def _print_Bregman(self, expr: Bregman) -> str:
         return f"{self.backend.kernels}.{expr.kernel}({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
-    _print_XlogxBregman = _print_ExpBregman = _print_LgammaBregman = _print_Bregman
+    _print_ExpBregman = _print_Bregman
+
+    def _print_EndpointBregman(self, expr: Bregman) -> str:
+        """Kernels that also take y = x + d: passed where x + d simplifies (``probs_q +
+        (probs_p - probs_q)`` is ``probs_p``), so that far from x, where the difference d
+        has been rounded, the kernel still sees the exact endpoint."""
+        x, d = expr.args
+        y = sp.expand(sp.Add(x, d))
+        args = [self._print(x), self._print(d)]
+        if sp.count_ops(y) < sp.count_ops(x) + sp.count_ops(d) + 1:
+            args.append(self._print(y))
+        return f"{self.backend.kernels}.{expr.kernel}({', '.join(args)})"
+
+    _print_XlogxBregman = _print_LgammaBregman = _print_EndpointBregman
 
     def _print_NeglogBregman(self, expr) -> str:
         """``B_{-log}(x + d, x) = h(d/x)`` depends on d/x only: pass ``(1, d/x)`` and divide

@@ -322,7 +322,7 @@ def kl_bernoulli_bernoulli(probs_p, probs_q):
 
     Generated from symkl.kl('bernoulli', 'bernoulli').
     """
-    return np.where((((probs_p == 0) | (probs_q > 0)) & ((probs_p == 1) | (probs_q < 1))), kernels.xlogx_bregman(1 - probs_q, probs_q - probs_p) + kernels.xlogx_bregman(probs_q, probs_p - probs_q), math.inf)
+    return np.where((((probs_p == 0) | (probs_q > 0)) & ((probs_p == 1) | (probs_q < 1))), kernels.xlogx_bregman(1 - probs_q, probs_q - probs_p, 1 - probs_p) + kernels.xlogx_bregman(probs_q, probs_p - probs_q, probs_p), math.inf)
 
 
 def kl_beta_beta(concentration1_p, concentration0_p, concentration1_q, concentration0_q):
@@ -330,7 +330,7 @@ def kl_beta_beta(concentration1_p, concentration0_p, concentration1_q, concentra
 
     Generated from symkl.kl('beta', 'beta').
     """
-    return kernels.lgamma_bregman(concentration0_p, concentration0_q - concentration0_p) + kernels.lgamma_bregman(concentration1_p, concentration1_q - concentration1_p) - kernels.lgamma_bregman(concentration0_p + concentration1_p, (concentration0_q - concentration0_p) + (concentration1_q - concentration1_p))
+    return kernels.lgamma_bregman(concentration0_p, concentration0_q - concentration0_p, concentration0_q) + kernels.lgamma_bregman(concentration1_p, concentration1_q - concentration1_p, concentration1_q) - kernels.lgamma_bregman(concentration0_p + concentration1_p, (concentration0_q - concentration0_p) + (concentration1_q - concentration1_p), concentration0_q + concentration1_q)
 
 
 def kl_beta_normal(concentration1_p, concentration0_p, loc_q, scale_q):
@@ -354,7 +354,7 @@ def kl_categorical_categorical(probs_p, probs_q):
 
     Generated from symkl.kl('categorical', 'categorical').
     """
-    return np.sum(np.where(((probs_p == 0) | (probs_q > 0)), kernels.xlogx_bregman(probs_q, -probs_q + probs_p), math.inf), axis=-1)
+    return np.sum(np.where(((probs_p == 0) | (probs_q > 0)), kernels.xlogx_bregman(probs_q, -probs_q + probs_p, probs_p), math.inf), axis=-1)
 
 
 def kl_categorical_logits(logits_p, logits_q):
@@ -378,7 +378,7 @@ def kl_dirichlet_dirichlet(concentration_p, concentration_q):
 
     Generated from symkl.kl('dirichlet', 'dirichlet').
     """
-    return -kernels.lgamma_bregman(np.sum(concentration_p, axis=-1), np.sum(-concentration_p + concentration_q, axis=-1)) + np.sum(kernels.lgamma_bregman(concentration_p, -concentration_p + concentration_q), axis=-1)
+    return -kernels.lgamma_bregman(np.sum(concentration_p, axis=-1), np.sum(-concentration_p + concentration_q, axis=-1)) + np.sum(kernels.lgamma_bregman(concentration_p, -concentration_p + concentration_q, concentration_q), axis=-1)
 
 
 def kl_exponential_exponential(rate_p, rate_q):
@@ -386,7 +386,7 @@ def kl_exponential_exponential(rate_p, rate_q):
 
     Generated from symkl.kl('exponential', 'exponential').
     """
-    return kernels.xlogx_bregman(rate_q, rate_p - rate_q)/rate_p
+    return kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p)/rate_p
 
 
 def kl_exponential_gamma(rate_p, concentration_q, rate_q):
@@ -394,7 +394,7 @@ def kl_exponential_gamma(rate_p, concentration_q, rate_q):
 
     Generated from symkl.kl('exponential', 'gamma').
     """
-    return concentration_q*kernels.xlogx_bregman(rate_q, rate_p - rate_q)/rate_p + ((-1 + concentration_q)*(rate_p - rate_q + rate_p*0.5772156649015329)/rate_p + special.lgamma(concentration_q))
+    return concentration_q*kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p)/rate_p + ((-1 + concentration_q)*(rate_p - rate_q + rate_p*0.5772156649015329)/rate_p + special.lgamma(concentration_q))
 
 
 def kl_exponential_normal(rate_p, loc_q, scale_q):
@@ -410,7 +410,7 @@ def kl_gamma_exponential(concentration_p, rate_p, rate_q):
 
     Generated from symkl.kl('gamma', 'exponential').
     """
-    return kernels.xlogx_bregman(rate_q, rate_p - rate_q)/rate_p + (-special.lgamma(concentration_p) + (-1 + concentration_p)*special.digamma(concentration_p) - (-1 + concentration_p)*(rate_p - rate_q)/rate_p)
+    return kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p)/rate_p + (-special.lgamma(concentration_p) + (-1 + concentration_p)*special.digamma(concentration_p) - (-1 + concentration_p)*(rate_p - rate_q)/rate_p)
 
 
 def kl_gamma_gamma(concentration_p, rate_p, concentration_q, rate_q):
@@ -418,7 +418,7 @@ def kl_gamma_gamma(concentration_p, rate_p, concentration_q, rate_q):
 
     Generated from symkl.kl('gamma', 'gamma').
     """
-    return kernels.lgamma_bregman(concentration_p, concentration_q - concentration_p) + concentration_q*kernels.xlogx_bregman(rate_q, rate_p - rate_q)/rate_p - (concentration_p - concentration_q)*(rate_p - rate_q)/rate_p
+    return kernels.lgamma_bregman(concentration_p, concentration_q - concentration_p, concentration_q) + concentration_q*kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p)/rate_p - (concentration_p - concentration_q)*(rate_p - rate_q)/rate_p
 
 
 def kl_gamma_normal(concentration_p, rate_p, loc_q, scale_q):
@@ -518,7 +518,7 @@ def kl_poisson_poisson(rate_p, rate_q):
 
     Generated from symkl.kl('poisson', 'poisson').
     """
-    return kernels.xlogx_bregman(rate_q, rate_p - rate_q)
+    return kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p)
 
 
 def kl_uniform_normal(low_p, high_p, loc_q, scale_q):

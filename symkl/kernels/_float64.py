@@ -205,13 +205,14 @@ def neglog_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Arr
     return xp.where(infinite, INF, value)
 
 
-def xlogx_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Array:
+def xlogx_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: Target = FLOAT64) -> Array:
     """B_{y log y}(x + d, x) = y log(y/x) - y + x with y = x + d; 0 log 0 = 0 (y = 0 gives
-    x) and x = 0 < y gives +inf.
+    x) and x = 0 < y gives +inf. ``y``, if given, is x + d known exactly (the caller's own
+    parameter): far from x, where d = y - x has been rounded, it keeps log(y/x) exact.
 
     Near (u = d/x in the target's near range): d g(u)/u, g(u) = (1+u) log1p(u) - u, from
     the target's series -- no cancellation. Outside: y log(1 + u) - d."""
-    y = x + d
+    y = x + d if y is None else y
     zero = x == 0
     xf = xp.where(zero, 1.0, x)
     u = d / xf
@@ -244,8 +245,9 @@ def exp_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Array:
     return xp.where(zero, xp.abs(0.0 * x), xp.where(big, large, moderate))
 
 
-def lgamma_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Array:
-    """B_lnGamma(x + d, x) = lgamma(x + d) - lgamma(x) - d digamma(x), x > 0, x + d >= 0.
+def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: Target = FLOAT64) -> Array:
+    """B_lnGamma(x + d, x) = lgamma(x + d) - lgamma(x) - d digamma(x), x > 0, x + d >= 0;
+    ``y`` = x + d exactly, if the caller has it (see xlogx_bregman).
 
     x + d == 0 (the pole) or overflowing gives +inf; exactly 0 for d == 0; >= 0. No lgamma
     or digamma is called. With h(s) = s - log1p(s), the recurrence
@@ -264,7 +266,7 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Arr
     with positive terms only. Every term of the sum is >= 0, so nothing cancels.
     """
     n = target.shift
-    y = x + d
+    y = x + d if y is None else y
     infinite = (y == 0) | ~(y < INF) | ~(xp.abs(d / x) < INF)
     d = xp.where(infinite, 0.0, d)
     y = xp.where(infinite, x, y)
@@ -272,7 +274,7 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Arr
     z = xp.where(shifted, x + float(n), x)
     # The positive terms are summed with their rounding errors kept (Knuth's two-sum):
     # six flops a term buys ~2 ulp in float64, and the callers' differences amplify them.
-    acc, err = _two_sum(xlogx_bregman(xp, z, d, target), 0.5 * neglog_bregman(xp, z, d, target))
+    acc, err = _two_sum(xlogx_bregman(xp, z, d, target=target), 0.5 * neglog_bregman(xp, z, d, target))
     ds = xp.where(shifted, d, 0.0)
     for j in range(n):
         # h(d / (x + j)), log(1 + s) from the endpoints x + j and y + j; for j >= 1 both

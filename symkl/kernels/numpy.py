@@ -25,20 +25,23 @@ class _Numpy:
     where, log, log1p, expm1, exp, sqrt, abs = np.where, np.log, np.log1p, np.expm1, np.exp, np.sqrt, np.abs
 
 
-def _apply(kernel: Callable, a: ArrayLike, b: ArrayLike, target: _float64.Target | None = None) -> np.ndarray:
-    """Run a float64 algorithm on the two arguments and return their common dtype; the
-    precision target follows that dtype unless given."""
+def _apply(kernel: Callable, *args: ArrayLike | None, target: _float64.Target | None = None) -> np.ndarray:
+    """Run a float64 algorithm on the arguments (``None`` passes through: an optional
+    argument left out) and return their common dtype; the precision target follows that
+    dtype unless given."""
     # Promote before converting: Python numbers are weak and take the array's dtype.
-    a, b = (v if isinstance(v, (int, float, np.ndarray, np.generic)) else np.asarray(v) for v in (a, b))
-    dtype = np.result_type(a, b)
+    given = [v if isinstance(v, (int, float, np.ndarray, np.generic)) else np.asarray(v)
+             for v in args if v is not None]
+    dtype = np.result_type(*given)
     if dtype.kind in "biu":
         dtype = np.dtype(np.float64)
     if dtype.kind != "f":
         raise TypeError(f"symkl.kernels need floating-point arguments, not {dtype}")
     if target is None:
         target = _float64.FLOAT64 if dtype == np.float64 else _float64.NARROW
+    wide = tuple(None if v is None else np.asarray(v, np.float64) for v in args)
     with np.errstate(all="ignore"):  # also: float64 -> float32 overflowing to inf
-        out = kernel(_Numpy, np.asarray(a, np.float64), np.asarray(b, np.float64), target)
+        out = kernel(_Numpy, *wide, target=target)
         return np.asarray(out).astype(dtype, copy=False)
 
 
@@ -57,8 +60,8 @@ def neglog_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
 
 
 @_documented_by(_float64.xlogx_bregman)
-def xlogx_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
-    return _apply(_float64.xlogx_bregman, x, d)
+def xlogx_bregman(x: ArrayLike, d: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
+    return _apply(_float64.xlogx_bregman, x, d, y)
 
 
 @_documented_by(_float64.exp_bregman)
@@ -67,8 +70,8 @@ def exp_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
 
 
 @_documented_by(_float64.lgamma_bregman)
-def lgamma_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
-    return _apply(_float64.lgamma_bregman, x, d)
+def lgamma_bregman(x: ArrayLike, d: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
+    return _apply(_float64.lgamma_bregman, x, d, y)
 
 
 @_documented_by(_float64.neglog_bregman_split)
@@ -76,7 +79,7 @@ def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
     return _apply(_float64.neglog_bregman_split, s, log_r)
 
 
-def _log_ratio(xp, a, b, target):  # the same for every target
+def _log_ratio(xp, a, b, target=None):  # the same for every target
     return _float64.log_ratio(xp, a, b)
 
 

@@ -26,27 +26,32 @@ class _Torch:
                                                 torch.exp, torch.sqrt, torch.abs)
 
 
-def _promoted_dtype(a: torch.Tensor | float, b: torch.Tensor | float) -> torch.dtype:
+def _promoted_dtype(args: tuple) -> torch.dtype:
     # Python numbers are weak, as in torch arithmetic (torch.result_type would break graphs).
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        return torch.promote_types(a.dtype, b.dtype)
-    t = a if isinstance(a, torch.Tensor) else b
-    return t.dtype if isinstance(t, torch.Tensor) and t.is_floating_point() else torch.get_default_dtype()
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    if not tensors:
+        return torch.get_default_dtype()
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    numbers = len(tensors) < len([a for a in args if a is not None])
+    return torch.get_default_dtype() if numbers and not dtype.is_floating_point else dtype
 
 
-def _apply(kernel: Callable, a: torch.Tensor | float, b: torch.Tensor | float,
+def _apply(kernel: Callable, *args: torch.Tensor | float | None,
            target: _float64.Target | None = None) -> torch.Tensor:
-    """Run a float64 algorithm on the two arguments and return their promoted dtype; the
-    precision target follows that dtype unless given."""
-    dtype = _promoted_dtype(a, b)
+    """Run a float64 algorithm on the arguments (``None`` passes through: an optional
+    argument left out) and return their promoted dtype; the precision target follows that
+    dtype unless given."""
+    dtype = _promoted_dtype(args)
     if not dtype.is_floating_point:
         raise TypeError(f"symkl.kernels need floating-point arguments, not {dtype}")
-    device = a.device if isinstance(a, torch.Tensor) else b.device if isinstance(b, torch.Tensor) else None
-    a, b = (v.to(torch.float64) if isinstance(v, torch.Tensor)
-            else torch.tensor(v, dtype=torch.float64, device=device) for v in (a, b))
+    device = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
+    args = tuple(a if a is None else a.to(torch.float64) if isinstance(a, torch.Tensor)
+                 else torch.tensor(a, dtype=torch.float64, device=device) for a in args)
     if target is None:
         target = _float64.FLOAT64 if dtype == torch.float64 else _float64.NARROW
-    return kernel(_Torch, a, b, target).to(dtype)
+    return kernel(_Torch, *args, target=target).to(dtype)
 
 
 def _documented_by(algorithm: Callable) -> Callable[[Callable], Callable]:
@@ -64,8 +69,8 @@ def neglog_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 
 
 @_documented_by(_float64.xlogx_bregman)
-def xlogx_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_float64.xlogx_bregman, x, d)
+def xlogx_bregman(x: torch.Tensor, d: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    return _apply(_float64.xlogx_bregman, x, d, y)
 
 
 @_documented_by(_float64.exp_bregman)
@@ -74,8 +79,8 @@ def exp_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 
 
 @_documented_by(_float64.lgamma_bregman)
-def lgamma_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_float64.lgamma_bregman, x, d)
+def lgamma_bregman(x: torch.Tensor, d: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    return _apply(_float64.lgamma_bregman, x, d, y)
 
 
 @_documented_by(_float64.neglog_bregman_split)
@@ -83,7 +88,7 @@ def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.neglog_bregman_split, s, log_r)
 
 
-def _log_ratio(xp, a, b, target):  # the same for every target
+def _log_ratio(xp, a, b, target=None):  # the same for every target
     return _float64.log_ratio(xp, a, b)
 
 

@@ -16,24 +16,24 @@ _TARGET = _float64.NARROW
 
 
 def neglog_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_float64.neglog_bregman, x, d, _TARGET)
+    return _apply(_float64.neglog_bregman, x, d, target=_TARGET)
 
 
-def xlogx_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_float64.xlogx_bregman, x, d, _TARGET)
+def xlogx_bregman(x: torch.Tensor, d: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    return _apply(_float64.xlogx_bregman, x, d, y, target=_TARGET)
 
 
 def exp_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_float64.exp_bregman, x, d, _TARGET)
+    return _apply(_float64.exp_bregman, x, d, target=_TARGET)
 
 
-def lgamma_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    return _apply(_float64.lgamma_bregman, x, d, _TARGET)
+def lgamma_bregman(x: torch.Tensor, d: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    return _apply(_float64.lgamma_bregman, x, d, y, target=_TARGET)
 
 
 def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
-    return _apply(_float64.neglog_bregman_split, s, log_r, _TARGET)
+    return _apply(_float64.neglog_bregman_split, s, log_r, target=_TARGET)
 
 
 def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return _apply(_log_ratio, a, b, _TARGET)
+    return _apply(_log_ratio, a, b, target=_TARGET)
