@@ -444,6 +444,19 @@ def test_dtype_promotion_and_rejection() -> None:
 # ------------------------------------------------------------- coefficients and identities
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_narrow_target_before_rounding(name: str) -> None:
+    """NARROW's float64 result, before the rounding to float32, is within 1e-9 relative of
+    FLOAT64's on the float32 grid: the rounding then adds its half ulp and nothing else."""
+    x, d, _ = grid(name, np.float32)
+    a, b = x.astype(np.float64), d.astype(np.float64)
+    narrow = knp._apply(getattr(f64, name), a, b, target=f64.NARROW)
+    full = knp._apply(getattr(f64, name), a, b, target=f64.FLOAT64)
+    finite = np.isfinite(full) & (full > 0)
+    assert np.array_equal(np.isfinite(narrow), np.isfinite(full))
+    assert (np.abs(narrow[finite] - full[finite]) <= 1e-9 * full[finite]).all()
+
+
 def test_stirling_coefficients_are_exact_roundings() -> None:
     for k, c in enumerate(f64.STIRLING, start=1):
         assert f64.bernoulli(2 * k) == Fraction(*(int(v) for v in mpmath.bernfrac(2 * k)))
@@ -459,6 +472,8 @@ def test_series_are_long_enough() -> None:
         # divergence, at the smallest argument used (the shift), small u (the hardest case)
         k = f64.STIRLING_TERMS + 1
         assert abs(mpmath.bernoulli(2 * k)) / mpmath.mpf(f64.SHIFT) ** (2 * k) < eps / 8
+        k = len(f64.NARROW.stirling) + 1  # NARROW: 1e-9, 1/60 of a float32 ulp
+        assert abs(mpmath.bernoulli(2 * k)) / mpmath.mpf(f64.NARROW.shift) ** (2 * k) < 1e-9
 
         def poly(v, coeffs):
             out = mpmath.mpf(0)

@@ -17,8 +17,8 @@ Two precision targets share these algorithms (:class:`Target`): ``FLOAT64`` for 
 results, as above, and ``NARROW`` for results that will be rounded to float32 or narrower.
 A float32 input has 24 bits, so the plain formulas evaluated in float64 lose at most
 ~2/|s| ulps of float64 (< 2**-28 relative for |s| > 1e-5): ``NARROW`` uses 2-3 term
-series only below |s| = 1e-5 and shifts lnGamma to 6 with 7 Stirling terms -- a fraction
-of ``FLOAT64``'s work, truncation below 1e-10 relative.
+series only below |s| = 1e-5 and shifts lnGamma to 4 with 9 Stirling terms -- a fraction
+of ``FLOAT64``'s work, truncation below 1e-9 relative (1/60 of a float32 ulp).
 
 Branch-free: each formula is evaluated on every element and selected with ``where``;
 lanes that are not selected are fed harmless inputs ("double where"), so neither values
@@ -152,7 +152,7 @@ class Target:
 
 
 FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
-NARROW = Target("narrow", -1e-5, 1e-5, _h_short, _g_short, 1e-5, _expm1_short, 6, STIRLING[:7], True)
+NARROW = Target("narrow", -1e-5, 1e-5, _h_short, _g_short, 1e-5, _expm1_short, 4, STIRLING[:9], True)
 
 
 def log_ratio(xp: Any, a: Array, b: Array) -> Array:
@@ -173,12 +173,14 @@ def _log1p_from_endpoints(xp: Any, s: Array, y: Array, x: Array, target: Target,
                           may_underflow: bool = True) -> Array:
     """log(1 + s) where 1 + s = y/x: log1p(s) (s rounded once: accurate) except towards the
     pole (s < -1/2, where 1 + s loses s's digits), there log(y/x) from the endpoints, with
-    y/x scaled by 2**600 where it would be subnormal (only checked if ``may_underflow``).
+    y/x scaled by 2**600 where it would be subnormal (only checked if ``may_underflow``, and
+    never for NARROW, whose float32-sized operands cannot produce a subnormal ratio).
 
     ``NARROW`` takes both branches with one logarithm: log1p(s) = log(v) s / (v - 1) with
     v = fl(1 + s) (Kahan's trick, a few ulp), since a libm call costs more than the rest."""
     low = s < -0.5
     q = xp.where(low, y, x) / x
+    may_underflow = may_underflow and not target.one_log
     if may_underflow:
         tiny = q < 2.2250738585072014e-308
         q = xp.where(tiny, xp.where(low, y, x) * 2.0**600 / x, q)
@@ -255,7 +257,7 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
 
         B(x, d) = B(x + n, d) + sum_{j<n} h(d / (x + j)),
 
-    applied with n = the target's shift (8; NARROW: 6) where min(x, x + d) < n, so that
+    applied with n = the target's shift (8; NARROW: 4) where min(x, x + d) < n, so that
     Stirling's series holds at both points z = x (+ n) and z + d. There, with
     lnGamma(z) = (z - 1/2) ln z - z + ln(2 pi)/2 + sum_k c_k z**(1-2k),
 
