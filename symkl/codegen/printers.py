@@ -239,6 +239,14 @@ class ArrayPrinter(StrPrinter):
         # y = x + d = a**n: far from r = y/x = 1, log r = n (log a - log b) is exact where
         # 1 + s is not (s_p/s_q = 1e-60); the split kernel picks the right one per element.
         y_base, y_exp = sp.factor(x + d).as_base_exp()
+        if x != 1 and y_exp == n == 2 and y_base.free_symbols and base.free_symbols:
+            # s = r**2 - 1 with r = a/b: h(s) = 2 h(t) + t**2, t = r - 1 = (a - b)/b, both
+            # terms >= 0 and t one rounding away (s = t (2 + t) would be two).
+            b = self.parenthesize(base, PRECEDENCE["Mul"], strict=True)
+            t = f"(({self._print(y_base - base)})/{b})"
+            split = (f"{self.backend.kernels}.neglog_bregman_split({t}, "
+                     f"{self.backend.kernels}.log_ratio({self._print(y_base)}, {self._print(base)}))")
+            return f"(2*{split} + {t}**2)"
         if x != 1 and y_exp == n and y_base.free_symbols and base.free_symbols:
             log_r = f"{self.backend.kernels}.log_ratio({self._print(y_base)}, {self._print(base)})"
             log_r = log_r if n == 1 else f"{int(n)}*{log_r}"

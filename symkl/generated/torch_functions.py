@@ -450,7 +450,7 @@ def kl_mvn_diag_mvn_diag(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.kl('mvn_diag', 'mvn_diag').
     """
-    return torch.sum(kernels.neglog_bregman_split(((-scale_q + scale_p)/scale_q)*((scale_p + scale_q)/scale_q), 2*kernels.log_ratio(scale_p, scale_q))/2, dim=-1) + torch.sum(((-loc_q + loc_p)/scale_q)**2/2, dim=-1)
+    return torch.sum((2*kernels.neglog_bregman_split(((-scale_q + scale_p)/scale_q), kernels.log_ratio(scale_p, scale_q)) + ((-scale_q + scale_p)/scale_q)**2)/2, dim=-1) + torch.sum(((-loc_q + loc_p)/scale_q)**2/2, dim=-1)
 
 
 def kl_mvn_mvn(loc_p, covariance_matrix_p, loc_q, covariance_matrix_q):
@@ -486,7 +486,7 @@ def kl_normal_laplace(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.kl('normal', 'laplace').
     """
-    return kernels.neglog_bregman_split(((scale_p + scale_q)/scale_q)*((scale_p - scale_q)/scale_q), 2*kernels.log_ratio(scale_p, scale_q))/2 + (-0.22579135264472744 - ((scale_p)/scale_q)**2/2 + (loc_p - loc_q)*torch.special.erf(loc_p*1.4142135623730951/(2*scale_p) - loc_q*1.4142135623730951/(2*scale_p))/scale_q + scale_p*1.4142135623730951*torch.exp(-((loc_p)/scale_p)**2/2 - ((loc_q)/scale_p)**2/2 + loc_p*loc_q/scale_p**2)/(1.772453850905516*scale_q))
+    return (2*kernels.neglog_bregman_split(((scale_p - scale_q)/scale_q), kernels.log_ratio(scale_p, scale_q)) + ((scale_p - scale_q)/scale_q)**2)/2 + (-0.22579135264472744 - ((scale_p)/scale_q)**2/2 + (loc_p - loc_q)*torch.special.erf(loc_p*1.4142135623730951/(2*scale_p) - loc_q*1.4142135623730951/(2*scale_p))/scale_q + scale_p*1.4142135623730951*torch.exp(-((loc_p)/scale_p)**2/2 - ((loc_q)/scale_p)**2/2 + loc_p*loc_q/scale_p**2)/(1.772453850905516*scale_q))
 
 
 def kl_normal_normal(loc_p, scale_p, loc_q, scale_q):
@@ -494,7 +494,7 @@ def kl_normal_normal(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.kl('normal', 'normal').
     """
-    return kernels.neglog_bregman_split(((scale_p + scale_q)/scale_q)*((scale_p - scale_q)/scale_q), 2*kernels.log_ratio(scale_p, scale_q))/2 + ((loc_p - loc_q)/scale_q)**2/2
+    return (2*kernels.neglog_bregman_split(((scale_p - scale_q)/scale_q), kernels.log_ratio(scale_p, scale_q)) + ((scale_p - scale_q)/scale_q)**2)/2 + ((loc_p - loc_q)/scale_q)**2/2
 
 
 def kl_normal_normal_logvar(loc_p, logvar_p, loc_q, logvar_q):
