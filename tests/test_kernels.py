@@ -389,12 +389,13 @@ def test_compile_fullgraph_captures_all_four() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
 def test_compile_inductor_matches_eager(dtype: torch.dtype) -> None:
-    # Inductor keeps -ffp-contract=off and no unsafe-math: the error-free transforms survive,
-    # so compiled and eager results agree (bit for bit in practice). Compiling takes minutes.
+    # Inductor's vectorised log/log1p (SLEEF) and glibc's differ by about an ulp, which the
+    # kernels' far branches can amplify a few times; the series branches agree exactly.
+    # Compiling takes minutes (the float64 lnGamma kernel ~3).
     torch._dynamo.reset()
     x, d = _compile_inputs(dtype)
     compiled = torch.compile(_all_four, fullgraph=True)
-    torch.testing.assert_close(compiled(x, d), _all_four(x, d), rtol=4 * torch.finfo(dtype).eps, atol=0)
+    torch.testing.assert_close(compiled(x, d), _all_four(x, d), rtol=16 * torch.finfo(dtype).eps, atol=0)
 
 
 class _DtypeRecorder(TorchDispatchMode):
