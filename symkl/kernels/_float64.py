@@ -157,12 +157,13 @@ FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, 1.0, _expm1_ser
 NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, 1e-3, _expm1_short, 4, STIRLING[:9], True)
 
 
-def log_ratio(xp: Any, a: Array, b: Array) -> Array:
+def log_ratio(xp: Any, a: Array, b: Array, target: Target | None = None) -> Array:
     """log(a / b) for a, b > 0 with one logarithm: 2 log(sqrt(a)/sqrt(b)) cannot under- or
     overflow (the ratio of square roots of finite positive floats is representable), where
     a / b can, and log a - log b would cancel for large or tiny a and b. Its error is about
     3 ulps *of 1*, not of the result: callers use it only where |log(a/b)| is not small (the
-    split kernel's far lanes, |s| > 1e-3), never for s - log r near r = 1."""
+    split kernel's far lanes, |s| > 1e-3), never for s - log r near r = 1. The same for
+    every target (``target`` only keeps the kernels' common signature)."""
     return 2.0 * xp.log(xp.sqrt(a) / xp.sqrt(b))
 
 

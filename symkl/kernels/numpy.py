@@ -79,10 +79,6 @@ def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
     return _apply(_float64.neglog_bregman_split, s, log_r)
 
 
-def _log_ratio(xp, a, b, target=None):  # the same for every target
-    return _float64.log_ratio(xp, a, b)
-
-
 @_documented_by(_float64.log_ratio)
 def log_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    return _apply(_log_ratio, a, b)
+    return _apply(_float64.log_ratio, a, b)

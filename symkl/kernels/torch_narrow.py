@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from symkl.kernels import _float64
-from symkl.kernels.torch import __all__, _apply, _log_ratio  # noqa: F401 - same names
+from symkl.kernels.torch import __all__, _apply  # noqa: F401 - same names
 
 _TARGET = _float64.NARROW
 
@@ -36,4 +36,4 @@ def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
 
 
 def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return _apply(_log_ratio, a, b, target=_TARGET)
+    return _apply(_float64.log_ratio, a, b, target=_TARGET)
