@@ -10,6 +10,16 @@ from symkl.api import cross_entropy, entropy, families, kl, pairs
 from symkl.derivation import Derivation, Step
 from symkl.errors import UnknownFamilyError, UnsupportedPairError
 
+
+
+def __getattr__(name: str):  # noqa: ANN202 - the verification engine loads on first use
+    if name == "verify":
+        import symkl.verify  # a callable module: symkl.verify(...) runs the verification
+
+        return symkl.verify
+    raise AttributeError(f"module 'symkl' has no attribute {name!r}")
+
+
 __all__ = [
     "Derivation",
     "Step",
@@ -21,4 +31,5 @@ __all__ = [
     "families",
     "kl",
     "pairs",
+    "verify",
 ]

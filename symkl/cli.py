@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     codegen.add_argument("--check", action="store_true",
                          help="write nothing; exit 1 if the committed modules are out of date")
     codegen.set_defaults(handler=run_codegen)
+
+    from symkl.verify.cli import add_parser as add_verify  # argparse only; the engine loads lazily
+
+    add_verify(commands)
     return parser
 
 

@@ -567,3 +567,25 @@ def test_exact_endpoint_keeps_far_results_accurate(name: str, backend: str) -> N
     got = np.asarray(kernel(x, d, y), dtype=np.float64)
     err = ulp_errors(got, ref, np.float64)
     assert err.max() <= 4.0, err
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_log1p_ratio_is_accurate_near_1_and_towards_the_pole(backend):
+    """log(y/x) given s = (y - x)/x and the endpoints: log1p(s) near 1, where log(y/x)
+    would keep an ulp of 1; log(y/x) for y << x, where 1 + s has lost s's digits."""
+    import symkl.kernels.numpy as kn
+    import symkl.kernels.torch as kt
+
+    x = np.array([2.0, 2.0, 2.0, 3.0, 1e200, 7.0])
+    y = np.array([2.0 * (1 + 1e-13), 2.0 * (1 - 1e-9), 0.03, 1e-290, 1e-100, 7.0])
+    s = (y - x) / x
+    got = kn.log1p_ratio(s, y, x) if backend == "numpy" else \
+        kt.log1p_ratio(*(torch.tensor(a) for a in (s, y, x))).numpy()
+    for g, yi, xi, si in zip(got, y, x, s):
+        with mpmath.workdps(60):
+            # the kernel's contract: log(1 + s) for the rounded s near 1, log(y/x) beyond
+            ref = mpmath.log1p(mpmath.mpf(si)) if si >= -0.5 else mpmath.log(mpmath.mpf(yi) / mpmath.mpf(xi))
+            if ref == 0:
+                assert g == 0
+                continue
+            assert abs((g - ref) / ref) <= 2 * 2.0**-52, (g, ref)

@@ -192,7 +192,22 @@ class ArrayPrinter(StrPrinter):
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
 
     _print_exp = _print_Abs = _print_erf = _print_erfc = _print_Function
-    _print_loggamma = _print_Log1p = _print_Function
+    _print_loggamma = _print_Function
+
+    def _print_Log1p(self, expr: Log1p) -> str:
+        """``log1p(d/x)``; where the endpoint y = x + d simplifies, the kernel that also takes
+        y and x: near the pole (y << x) 1 + d/x has lost d/x's digits, log(y/x) has not."""
+        s = expr.args[0]
+        d, x = sp.fraction(sp.together(s))
+        y = sp.factor(sp.expand(d + x))
+        if x != 1 and sp.count_ops(y) < sp.count_ops(d) and y.free_symbols:
+            (y_base, n), (x_base, m) = y.as_base_exp(), x.as_base_exp()
+            if n == m and n.is_Integer and n != 1:  # log(a^n/b^n) = n log(a/b): no a^n to overflow
+                t = self._print((y_base - x_base) / x_base)
+                return f"{int(n)}*{self.backend.kernels}.log1p_ratio({t}, {self._print(y_base)}, {self._print(x_base)})"
+            return (f"{self.backend.kernels}.log1p_ratio({self._print(s)}, {self._print(y)}, "
+                    f"{self._print(x)})")
+        return self._print_Function(expr)
 
     def _print_polygamma(self, expr: sp.polygamma) -> str:
         n, arg = expr.args

@@ -140,7 +140,7 @@ def cross_entropy_laplace_normal(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.cross_entropy('laplace', 'normal').
     """
-    return 0.9189385332046728 + (loc_p**2 + loc_q**2 + 2*scale_p**2 - 2*loc_p*loc_q)/(2*scale_q**2) + torch.log(scale_q)
+    return 0.9189385332046728 + ((loc_p - loc_q)**2 + 2*scale_p**2)/(2*scale_q**2) + torch.log(scale_q)
 
 
 def cross_entropy_mvn_diag_mvn_diag(loc_p, scale_p, loc_q, scale_q):
@@ -148,7 +148,7 @@ def cross_entropy_mvn_diag_mvn_diag(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.cross_entropy('mvn_diag', 'mvn_diag').
     """
-    return torch.sum(0.9189385332046728 + (loc_p**2 + loc_q**2 + scale_p**2 - 2*loc_p*loc_q)/(2*scale_q**2) + torch.log(scale_q), dim=-1)
+    return torch.sum(0.9189385332046728 + ((-loc_q + loc_p)**2 + scale_p**2)/(2*scale_q**2) + torch.log(scale_q), dim=-1)
 
 
 def cross_entropy_mvn_mvn(loc_p, covariance_matrix_p, loc_q, covariance_matrix_q):
@@ -184,7 +184,7 @@ def cross_entropy_normal_laplace(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.cross_entropy('normal', 'laplace').
     """
-    return (loc_p - loc_q)*torch.special.erf(loc_p*1.4142135623730951/(2*scale_p) - loc_q*1.4142135623730951/(2*scale_p))/scale_q + scale_p*1.4142135623730951*torch.exp(-((loc_p)/scale_p)**2/2 - ((loc_q)/scale_p)**2/2 + loc_p*loc_q/scale_p**2)/(1.772453850905516*scale_q) + torch.log(2*scale_q)
+    return (loc_p - loc_q)*torch.special.erf(1.4142135623730951*(loc_p - loc_q)/(2*scale_p))/scale_q + scale_p*1.4142135623730951*torch.exp(-((loc_p - loc_q)/scale_p)**2/2)/(1.772453850905516*scale_q) + torch.log(2*scale_q)
 
 
 def cross_entropy_normal_normal(loc_p, scale_p, loc_q, scale_q):
@@ -192,7 +192,7 @@ def cross_entropy_normal_normal(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.cross_entropy('normal', 'normal').
     """
-    return 0.9189385332046728 + (loc_p**2 + loc_q**2 + scale_p**2 - 2*loc_p*loc_q)/(2*scale_q**2) + torch.log(scale_q)
+    return 0.9189385332046728 + (scale_p**2 + (loc_p - loc_q)**2)/(2*scale_q**2) + torch.log(scale_q)
 
 
 def cross_entropy_normal_uniform(loc_p, scale_p, low_q, high_q):
@@ -442,7 +442,7 @@ def kl_laplace_normal(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.kl('laplace', 'normal').
     """
-    return kernels.neglog_bregman_split(((scale_p - scale_q)/scale_q), kernels.log_ratio(scale_p, scale_q)) + (0.22579135264472744 + (loc_p**2 + loc_q**2 + 2*scale_p**2 - 2*loc_p*loc_q - 2*scale_p*scale_q)/(2*scale_q**2))
+    return -kernels.log1p_ratio((scale_p - scale_q)/scale_q, scale_p, scale_q) + (0.22579135264472744 + ((loc_p - loc_q)**2 - 2*scale_q**2 + 2*scale_p**2)/(2*scale_q**2))
 
 
 def kl_mvn_diag_mvn_diag(loc_p, scale_p, loc_q, scale_q):
@@ -486,7 +486,7 @@ def kl_normal_laplace(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.kl('normal', 'laplace').
     """
-    return (2*kernels.neglog_bregman_split(((scale_p - scale_q)/scale_q), kernels.log_ratio(scale_p, scale_q)) + ((scale_p - scale_q)/scale_q)**2)/2 + (-0.22579135264472744 - ((scale_p)/scale_q)**2/2 + (loc_p - loc_q)*torch.special.erf(loc_p*1.4142135623730951/(2*scale_p) - loc_q*1.4142135623730951/(2*scale_p))/scale_q + scale_p*1.4142135623730951*torch.exp(-((loc_p)/scale_p)**2/2 - ((loc_q)/scale_p)**2/2 + loc_p*loc_q/scale_p**2)/(1.772453850905516*scale_q))
+    return -2*kernels.log1p_ratio((scale_p - scale_q)/scale_q, scale_p, scale_q)/2 + (-0.5 - 0.22579135264472744 + (loc_p - loc_q)*torch.special.erf(1.4142135623730951*(loc_p - loc_q)/(2*scale_p))/scale_q + scale_p*1.4142135623730951*torch.exp(-((loc_p - loc_q)/scale_p)**2/2)/(1.772453850905516*scale_q))
 
 
 def kl_normal_normal(loc_p, scale_p, loc_q, scale_q):
@@ -534,7 +534,7 @@ def kl_uniform_uniform(low_p, high_p, low_q, high_q):
 
     Generated from symkl.kl('uniform', 'uniform').
     """
-    return torch.where(((low_p >= low_q) & (high_p <= high_q)), torch.log1p(((high_q - high_p) + (low_p - low_q))/(high_p - low_p)), math.inf)
+    return torch.where(((low_p >= low_q) & (high_p <= high_q)), kernels.log1p_ratio(((high_q - high_p) + (low_p - low_q))/(high_p - low_p), high_q - low_q, high_p - low_p), math.inf)
 
 
 def kl_vae(mu, logvar):

@@ -16,7 +16,8 @@ from numpy.typing import ArrayLike
 
 from symkl.kernels import _float64
 
-__all__ = ["exp_bregman", "lgamma_bregman", "log_ratio", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
+__all__ = ["exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
+           "xlogx_bregman"]
 
 
 class _Numpy:
@@ -82,3 +83,8 @@ def neglog_bregman_split(s: ArrayLike, log_r: ArrayLike) -> np.ndarray:
 @_documented_by(_float64.log_ratio)
 def log_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     return _apply(_float64.log_ratio, a, b)
+
+
+@_documented_by(_float64.log1p_ratio)
+def log1p_ratio(s: ArrayLike, y: ArrayLike, x: ArrayLike) -> np.ndarray:
+    return _apply(_float64.log1p_ratio, s, y, x)

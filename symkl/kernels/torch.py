@@ -16,7 +16,8 @@ import torch
 
 from symkl.kernels import _float64
 
-__all__ = ["exp_bregman", "lgamma_bregman", "log_ratio", "neglog_bregman", "neglog_bregman_split", "xlogx_bregman"]
+__all__ = ["exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
+           "xlogx_bregman"]
 
 
 class _Torch:
@@ -91,3 +92,8 @@ def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
 @_documented_by(_float64.log_ratio)
 def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.log_ratio, a, b)
+
+
+@_documented_by(_float64.log1p_ratio)
+def log1p_ratio(s: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.log1p_ratio, s, y, x)

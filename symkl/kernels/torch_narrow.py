@@ -37,3 +37,7 @@ def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
 
 def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.log_ratio, a, b, target=_TARGET)
+
+
+def log1p_ratio(s: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.log1p_ratio, s, y, x, target=_TARGET)
