@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
+import torch
 
 import symkl
 import symkl.numpy as snp
@@ -198,7 +199,22 @@ def test_cli_usage_errors(capsys):
     assert main(["verify"]) == 2
     assert "name a family" in capsys.readouterr().err
     assert main(["verify", "--all", "normal"]) == 2
-    assert main(["verify", "gamma", "normal", "--device", "cuda"]) == 2 or __import__("torch").cuda.is_available()
+    assert main(["verify", "normall"]) == 2
+    assert "did you mean 'normal'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
+def test_cuda_requested_without_a_gpu_is_a_clear_error(capsys):
+    assert main(["verify", "gamma", "normal", "--device", "cuda"]) == 2
+    assert "torch.cuda.is_available() is False" in capsys.readouterr().err
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_results_meet_the_same_references():
+    report = verify("gamma", "gamma", devices="all", **FAST)
+    assert report.passed, report.summary()
+    assert any(c.check == "torch cuda float32" for c in report.checks)
 
 
 def test_cli_exit_status_is_1_when_a_check_fails(monkeypatch):

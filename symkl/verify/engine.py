@@ -181,6 +181,27 @@ def _torch_call(unit: Unit, device: str) -> Implementation:
     return call
 
 
+def _distributions_call(unit: Unit, device: str) -> Implementation:
+    """The drop-in API on ``torch.distributions`` objects (``symkl.torch.kl_divergence``):
+    MultivariateNormal goes through its Cholesky-factor variant there."""
+    import torch
+
+    import symkl.torch as st
+
+    def build(family: str, values: Mapping[str, np.ndarray]) -> Any:
+        tensors = {k: torch.tensor(v, device=device) for k, v in values.items()}
+        return REGISTRY[family].to_torch(tensors, validate_args=True)
+
+    def call(**kw: np.ndarray) -> Any:
+        if unit.quantity == "entropy":
+            return st.entropy(build(unit.p, kw))
+        p = build(unit.p, {k[:-2]: v for k, v in kw.items() if k.endswith("_p")})
+        q = build(unit.q, {k[:-2]: v for k, v in kw.items() if k.endswith("_q")})  # type: ignore[arg-type]
+        return (st.kl_divergence if unit.quantity == "kl" else st.cross_entropy)(p, q)
+
+    return call
+
+
 # -- the checks of one unit --------------------------------------------------------------------
 
 
@@ -300,6 +321,8 @@ class _UnitRun:
                 for device in self.settings.devices:
                     out[(f"torch {device}", dtype)] = self.run_implementation(
                         f"torch {device}", _torch_call(self.unit, device), dtype)
+                    self.run_implementation(f"symkl.torch on torch.distributions {device}",
+                                            _distributions_call(self.unit, device), dtype)
             for name, call in self.implementations.items():
                 out[(name, dtype)] = self.run_implementation(name, call, dtype)
         return out
