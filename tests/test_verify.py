@@ -249,3 +249,10 @@ def test_the_whole_catalogue_verifies():
     report = verify()
     assert report.passed, report.summary()
     assert len(report.units()) == 58 and report.seconds < 600
+
+
+def test_symkl_verify_is_the_function_and_the_package():
+    import symkl.verify.engine
+
+    report = symkl.verify("exponential", "exponential", quantity="kl", **FAST)
+    assert report.passed and symkl.verify.engine.FAMILY_ALPHA == 1e-6
