@@ -211,9 +211,9 @@ def write_doc(results: list[Result], reps: int, quick: bool) -> str:
         "timed call.",
         "- Execution: `symkl.torch` evaluates every formula in float64 (float32 results rounded "
         "once, with the kernels' NARROW variants) and, in its default mode `auto`, runs inputs "
-        "of >= 65,536 elements through `torch.compile` (inductor), except float64 functions "
-        "with the lnGamma kernel (Gamma, Beta in float64 here run eagerly: their first "
-        "compile takes ~3 minutes on this machine). See `symkl/torch/_execution.py`.",
+        "of >= 65,536 elements through `torch.compile` (inductor); functions with the lnGamma "
+        "kernel (Gamma, Beta) compile with `realize_reads_threshold=2` (a ~1 minute first compile "
+        "instead of ~3). See `symkl/torch/_execution.py`.",
         "- *forward*: the call. *forward+backward*: every parameter `requires_grad`, the call "
         "plus `.sum().backward()` (which includes backward through the constructors' graph, "
         "e.g. torch's Cholesky).",

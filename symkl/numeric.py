@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 from symkl import mpeval
-from symkl.family import DIM, Family, Interval, Structure
+from symkl.family import Family, Interval, Structure
 from symkl.distributions import REGISTRY
 
 #: Event dimension used when a symbolic k must be made concrete.
@@ -173,7 +173,3 @@ def coordinate_expectation(
     assert family.marginal is not None, f"{family.name} declares no coordinate marginal"
     name, params = family.marginal(values, index)
     return scalar_expectation(name, params, h, kinks)
-
-
-def concrete(expr: sp.Basic, dim: int) -> sp.Basic:
-    return expr.subs(DIM, dim) if expr.has(DIM) else expr

@@ -589,3 +589,26 @@ def test_log1p_ratio_is_accurate_near_1_and_towards_the_pole(backend):
                 assert g == 0
                 continue
             assert abs((g - ref) / ref) <= 2 * 2.0**-52, (g, ref)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_digamma_and_its_autograd_trigamma(backend):
+    """psi to a few ulps away from its root (as torch's), and, on the torch side, autograd
+    gives trigamma to ~1 ulp where torch's own polygamma(1, x) is off by ~5e-10."""
+    import symkl.kernels.numpy as kn
+    import symkl.kernels.torch as kt
+
+    xs = np.array([1e-300, 1e-8, 0.01, 0.3, 1.0, 2.0, 3.0, 7.99, 8.0, 50.0, 1e5, 1e200])
+    got = kn.digamma(xs) if backend == "numpy" else kt.digamma(torch.tensor(xs)).numpy()
+    for x, g in zip(xs, got):
+        ref = mpmath.digamma(mpmath.mpf(x))
+        assert abs(g - ref) <= 4 * abs(ref) * 2.0**-52, (x, g, ref)
+    # near the root the error is absolute, a few ulps of the terms (~2)
+    root = 1.4616321449683622
+    assert abs(float(kn.digamma(np.array(root)))) < 8 * 2.0**-52
+    if backend == "torch":
+        x = torch.tensor([0.05, 0.29, 0.8, 1.5, 2.1185, 7.0, 50.0], dtype=torch.float64, requires_grad=True)
+        kt.digamma(x).sum().backward()
+        for xi, gi in zip(x.detach().tolist(), x.grad.tolist()):
+            ref = mpmath.psi(1, xi)
+            assert abs(gi - ref) <= 4 * ref * 2.0**-52, (xi, gi, ref)

@@ -211,8 +211,8 @@ class ArrayPrinter(StrPrinter):
 
     def _print_polygamma(self, expr: sp.polygamma) -> str:
         n, arg = expr.args
-        if n == 0:
-            return f"{self.backend.digamma}({self._print(arg)})"
+        if n == 0:  # symkl's kernel: its autograd is an accurate trigamma (torch's is not)
+            return f"{self.backend.kernels}.digamma({self._print(arg)})"
         return self.backend.polygamma.format(n=int(n), arg=self._print(arg))
 
     def _print_Bregman(self, expr: Bregman) -> str:

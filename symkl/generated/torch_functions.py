@@ -28,7 +28,7 @@ def cross_entropy_beta_beta(concentration1_p, concentration0_p, concentration1_q
 
     Generated from symkl.cross_entropy('beta', 'beta').
     """
-    return -torch.lgamma(concentration0_q + concentration1_q) + (1 - concentration0_q)*torch.special.digamma(concentration0_p) + (1 - concentration1_q)*torch.special.digamma(concentration1_p) + (-2 + concentration0_q + concentration1_q)*torch.special.digamma(concentration0_p + concentration1_p) + torch.lgamma(concentration0_q) + torch.lgamma(concentration1_q)
+    return -torch.lgamma(concentration0_q + concentration1_q) + (1 - concentration0_q)*kernels.digamma(concentration0_p) + (1 - concentration1_q)*kernels.digamma(concentration1_p) + (-2 + concentration0_q + concentration1_q)*kernels.digamma(concentration0_p + concentration1_p) + torch.lgamma(concentration0_q) + torch.lgamma(concentration1_q)
 
 
 def cross_entropy_beta_normal(concentration1_p, concentration0_p, loc_q, scale_q):
@@ -76,7 +76,7 @@ def cross_entropy_dirichlet_dirichlet(concentration_p, concentration_q):
 
     Generated from symkl.cross_entropy('dirichlet', 'dirichlet').
     """
-    return -torch.lgamma(torch.sum(concentration_q, dim=-1)) + torch.sum(concentration_q, dim=-1)*torch.special.digamma(torch.sum(concentration_p, dim=-1)) - concentration_p.shape[-1]*torch.special.digamma(torch.sum(concentration_p, dim=-1)) + torch.sum((1 - concentration_q)*torch.special.digamma(concentration_p) + torch.lgamma(concentration_q), dim=-1)
+    return -torch.lgamma(torch.sum(concentration_q, dim=-1)) + torch.sum(concentration_q, dim=-1)*kernels.digamma(torch.sum(concentration_p, dim=-1)) - concentration_p.shape[-1]*kernels.digamma(torch.sum(concentration_p, dim=-1)) + torch.sum((1 - concentration_q)*kernels.digamma(concentration_p) + torch.lgamma(concentration_q), dim=-1)
 
 
 def cross_entropy_exponential_exponential(rate_p, rate_q):
@@ -116,7 +116,7 @@ def cross_entropy_gamma_gamma(concentration_p, rate_p, concentration_q, rate_q):
 
     Generated from symkl.cross_entropy('gamma', 'gamma').
     """
-    return (1 - concentration_q)*torch.special.digamma(concentration_p) + (-1 + concentration_q)*torch.log(rate_p) - concentration_q*torch.log(rate_q) + concentration_p*rate_q/rate_p + torch.lgamma(concentration_q)
+    return (1 - concentration_q)*kernels.digamma(concentration_p) + (-1 + concentration_q)*torch.log(rate_p) - concentration_q*torch.log(rate_q) + concentration_p*rate_q/rate_p + torch.lgamma(concentration_q)
 
 
 def cross_entropy_gamma_normal(concentration_p, rate_p, loc_q, scale_q):
@@ -232,7 +232,7 @@ def entropy_beta(concentration1, concentration0):
 
     Generated from symkl.entropy('beta').
     """
-    return -torch.lgamma(concentration0 + concentration1) + (1 - concentration0)*torch.special.digamma(concentration0) + (1 - concentration1)*torch.special.digamma(concentration1) + (-2 + concentration0 + concentration1)*torch.special.digamma(concentration0 + concentration1) + torch.lgamma(concentration0) + torch.lgamma(concentration1)
+    return -torch.lgamma(concentration0 + concentration1) + (1 - concentration0)*kernels.digamma(concentration0) + (1 - concentration1)*kernels.digamma(concentration1) + (-2 + concentration0 + concentration1)*kernels.digamma(concentration0 + concentration1) + torch.lgamma(concentration0) + torch.lgamma(concentration1)
 
 
 def entropy_categorical(probs):
@@ -248,7 +248,7 @@ def entropy_dirichlet(concentration):
 
     Generated from symkl.entropy('dirichlet').
     """
-    return -torch.lgamma(torch.sum(concentration, dim=-1)) + torch.sum(concentration, dim=-1)*torch.special.digamma(torch.sum(concentration, dim=-1)) - concentration.shape[-1]*torch.special.digamma(torch.sum(concentration, dim=-1)) + torch.sum((1 - concentration)*torch.special.digamma(concentration) + torch.lgamma(concentration), dim=-1)
+    return -torch.lgamma(torch.sum(concentration, dim=-1)) + torch.sum(concentration, dim=-1)*kernels.digamma(torch.sum(concentration, dim=-1)) - concentration.shape[-1]*kernels.digamma(torch.sum(concentration, dim=-1)) + torch.sum((1 - concentration)*kernels.digamma(concentration) + torch.lgamma(concentration), dim=-1)
 
 
 def entropy_exponential(rate):
@@ -264,7 +264,7 @@ def entropy_gamma(concentration, rate):
 
     Generated from symkl.entropy('gamma').
     """
-    return concentration - torch.log(rate) + (1 - concentration)*torch.special.digamma(concentration) + torch.lgamma(concentration)
+    return concentration - torch.log(rate) + (1 - concentration)*kernels.digamma(concentration) + torch.lgamma(concentration)
 
 
 def entropy_laplace(loc, scale):
@@ -338,7 +338,7 @@ def kl_beta_normal(concentration1_p, concentration0_p, loc_q, scale_q):
 
     Generated from symkl.kl('beta', 'normal').
     """
-    return 0.9189385332046728 - torch.lgamma(concentration0_p) - torch.lgamma(concentration1_p) + (-1 + concentration0_p)*torch.special.digamma(concentration0_p) + (-1 + concentration1_p)*torch.special.digamma(concentration1_p) + (2 - concentration0_p - concentration1_p)*torch.special.digamma(concentration0_p + concentration1_p) + (concentration1_p + concentration1_p**2 + concentration0_p*loc_q**2 + concentration1_p*loc_q**2 + loc_q**2*concentration0_p**2 + loc_q**2*concentration1_p**2 - 2*loc_q*concentration1_p - 2*loc_q*concentration1_p**2 - 2*loc_q*concentration0_p*concentration1_p + 2*concentration0_p*concentration1_p*loc_q**2)/(2*scale_q**2*(concentration0_p + concentration1_p)*(1 + concentration0_p + concentration1_p)) + torch.log(scale_q) + torch.lgamma(concentration0_p + concentration1_p)
+    return 0.9189385332046728 - torch.lgamma(concentration0_p) - torch.lgamma(concentration1_p) + (-1 + concentration0_p)*kernels.digamma(concentration0_p) + (-1 + concentration1_p)*kernels.digamma(concentration1_p) + (2 - concentration0_p - concentration1_p)*kernels.digamma(concentration0_p + concentration1_p) + (concentration1_p + concentration1_p**2 + concentration0_p*loc_q**2 + concentration1_p*loc_q**2 + loc_q**2*concentration0_p**2 + loc_q**2*concentration1_p**2 - 2*loc_q*concentration1_p - 2*loc_q*concentration1_p**2 - 2*loc_q*concentration0_p*concentration1_p + 2*concentration0_p*concentration1_p*loc_q**2)/(2*scale_q**2*(concentration0_p + concentration1_p)*(1 + concentration0_p + concentration1_p)) + torch.log(scale_q) + torch.lgamma(concentration0_p + concentration1_p)
 
 
 def kl_beta_uniform(concentration1_p, concentration0_p, low_q, high_q):
@@ -346,7 +346,7 @@ def kl_beta_uniform(concentration1_p, concentration0_p, low_q, high_q):
 
     Generated from symkl.kl('beta', 'uniform').
     """
-    return torch.where(((high_q >= 1) & (low_q <= 0)), -torch.lgamma(concentration0_p) - torch.lgamma(concentration1_p) + (-1 + concentration0_p)*torch.special.digamma(concentration0_p) + (-1 + concentration1_p)*torch.special.digamma(concentration1_p) + (2 - concentration0_p - concentration1_p)*torch.special.digamma(concentration0_p + concentration1_p) + torch.log(high_q - low_q) + torch.lgamma(concentration0_p + concentration1_p), math.inf)
+    return torch.where(((high_q >= 1) & (low_q <= 0)), -torch.lgamma(concentration0_p) - torch.lgamma(concentration1_p) + (-1 + concentration0_p)*kernels.digamma(concentration0_p) + (-1 + concentration1_p)*kernels.digamma(concentration1_p) + (2 - concentration0_p - concentration1_p)*kernels.digamma(concentration0_p + concentration1_p) + torch.log(high_q - low_q) + torch.lgamma(concentration0_p + concentration1_p), math.inf)
 
 
 def kl_categorical_categorical(probs_p, probs_q):
@@ -410,7 +410,7 @@ def kl_gamma_exponential(concentration_p, rate_p, rate_q):
 
     Generated from symkl.kl('gamma', 'exponential').
     """
-    return kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p)/rate_p + (-torch.lgamma(concentration_p) + (-1 + concentration_p)*torch.special.digamma(concentration_p) - (-1 + concentration_p)*(rate_p - rate_q)/rate_p)
+    return kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p)/rate_p + (-torch.lgamma(concentration_p) + (-1 + concentration_p)*kernels.digamma(concentration_p) - (-1 + concentration_p)*(rate_p - rate_q)/rate_p)
 
 
 def kl_gamma_gamma(concentration_p, rate_p, concentration_q, rate_q):
@@ -426,7 +426,7 @@ def kl_gamma_normal(concentration_p, rate_p, loc_q, scale_q):
 
     Generated from symkl.kl('gamma', 'normal').
     """
-    return 0.9189385332046728 - torch.lgamma(concentration_p) + (-1 + concentration_p)*torch.special.digamma(concentration_p) + (concentration_p + concentration_p**2 + loc_q**2*rate_p**2 - 2*loc_q*concentration_p*rate_p - 2*concentration_p*rate_p**2*scale_q**2)/(2*rate_p**2*scale_q**2) + torch.log(rate_p*scale_q)
+    return 0.9189385332046728 - torch.lgamma(concentration_p) + (-1 + concentration_p)*kernels.digamma(concentration_p) + (concentration_p + concentration_p**2 + loc_q**2*rate_p**2 - 2*loc_q*concentration_p*rate_p - 2*concentration_p*rate_p**2*scale_q**2)/(2*rate_p**2*scale_q**2) + torch.log(rate_p*scale_q)
 
 
 def kl_laplace_laplace(loc_p, scale_p, loc_q, scale_q):

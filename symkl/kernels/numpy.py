@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from symkl.kernels import _float64
 
-__all__ = ["exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
+__all__ = ["digamma", "exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
            "xlogx_bregman"]
 
 
@@ -88,3 +88,8 @@ def log_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
 @_documented_by(_float64.log1p_ratio)
 def log1p_ratio(s: ArrayLike, y: ArrayLike, x: ArrayLike) -> np.ndarray:
     return _apply(_float64.log1p_ratio, s, y, x)
+
+
+@_documented_by(_float64.digamma)
+def digamma(x: ArrayLike) -> np.ndarray:
+    return _apply(_float64.digamma, x)

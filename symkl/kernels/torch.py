@@ -16,7 +16,7 @@ import torch
 
 from symkl.kernels import _float64
 
-__all__ = ["exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
+__all__ = ["digamma", "exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
            "xlogx_bregman"]
 
 
@@ -97,3 +97,8 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 @_documented_by(_float64.log1p_ratio)
 def log1p_ratio(s: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.log1p_ratio, s, y, x)
+
+
+@_documented_by(_float64.digamma)
+def digamma(x: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.digamma, x)

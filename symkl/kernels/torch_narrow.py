@@ -41,3 +41,7 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def log1p_ratio(s: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.log1p_ratio, s, y, x, target=_TARGET)
+
+
+def digamma(x: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.digamma, x, target=_TARGET)
