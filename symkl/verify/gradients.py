@@ -69,7 +69,9 @@ its domain boundary): finite differences straddle a non-differentiable edge ther
 
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Mapping
@@ -266,17 +268,9 @@ def _explicit(e: sp.Basic, rep: Mapping[sp.Basic, sp.Basic]) -> sp.Basic:
         return _explicit(e.args[0], rep).trace()
     if isinstance(e, sp.Transpose):
         return _explicit(e.args[0], rep).T
-    if isinstance(e, sp.MatMul):
-        out: Any = sp.S.One
-        for a in e.args:
-            out = out * _explicit(a, rep)
-        return out
-    if isinstance(e, sp.MatAdd):
-        parts = [_explicit(a, rep) for a in e.args]
-        out = parts[0]
-        for a in parts[1:]:
-            out = out + a
-        return out
+    if isinstance(e, (sp.MatMul, sp.MatAdd)):  # explicit matrices multiply / add with * / +
+        combine = operator.mul if isinstance(e, sp.MatMul) else operator.add
+        return functools.reduce(combine, [_explicit(a, rep) for a in e.args])
     if isinstance(e, QuadForm):
         v, a = _explicit(e.args[0], rep), _explicit(e.args[1], rep)
         return (v.T * a * v)[0, 0]
