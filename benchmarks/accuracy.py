@@ -30,6 +30,7 @@ import symkl.torch
 from symkl import mpeval
 from symkl.distributions import REGISTRY
 from symkl.family import DIM
+from symkl.verify.engine import nudge, ulp_error
 
 from _common import DOCS, machine_lines, markdown_table, rich_table
 
@@ -226,27 +227,6 @@ def _exponent_span(p: Params, q: Params) -> int:
     return int(np.ceil(max(0.0, exps.max(initial=0.0)) - min(0.0, exps.min(initial=0.0))))
 
 
-def ulp_error(got: float, ref: mpmath.mpf, np_dtype: type) -> float:
-    """|got - ref| in ULPs of ref in the target dtype; NaN, negative or ref=0 != got -> inf."""
-    if math.isnan(got) or got < 0:
-        return math.inf
-    if ref == 0:
-        return 0.0 if got == 0 else math.inf
-    ulp = float(np.spacing(np.abs(np_dtype(float(ref)))))
-    return float(abs(mpmath.mpf(got) - ref) / ulp)
-
-
-def nudge(values: Params, np_dtype: type, rng: np.random.Generator) -> Params:
-    """Every input moved by 1 ulp of the dtype in a random direction (covariances kept symmetric)."""
-    out = {}
-    for name, v in values.items():
-        direction = np.where(rng.random(v.shape) < 0.5, -np.inf, np.inf).astype(np_dtype)
-        if v.ndim == 2:
-            direction = np.tril(direction) + np.tril(direction, -1).T
-        out[name] = np.nextafter(v.astype(np_dtype), direction).astype(np.float64)
-    return out
-
-
 # -- one (pair, regime, dtype) cell -----------------------------------------------------------
 
 
@@ -328,7 +308,8 @@ def run_cell(cell: Cell, reference: Reference, n: int) -> None:
         for impl, value in got.items():
             cell.nan[impl] += math.isnan(value)
             cell.negative[impl] += value < 0
-            getattr(cell, impl).append(ulp_error(value, ref, np_dtype))
+            # NaN, a negative value, or != 0 where ref == 0 count as inf (the verifier's measure)
+            getattr(cell, impl).append(ulp_error(value, ref, cell.dtype, nonnegative=True)[0])
         cell.sensitivity.append(sensitivity(reference, p, q, ref, np_dtype, rng))
 
 

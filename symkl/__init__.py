@@ -11,7 +11,6 @@ from symkl.derivation import Derivation, Step
 from symkl.errors import UnknownFamilyError, UnsupportedPairError
 
 
-
 def __getattr__(name: str):  # noqa: ANN202 - the verification engine loads on first use
     if name == "verify":
         import symkl.verify  # a callable module: symkl.verify(...) runs the verification

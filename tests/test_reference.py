@@ -35,6 +35,7 @@ import symkl
 from symkl import mpeval
 from symkl.distributions import REGISTRY
 from symkl.family import DIM, INDEX
+from symkl.verify.points import to_mpmath
 from symkl.verify.reference import (LOGPDF, integrand, expectation, lp_dirichlet,
                                     outside_mass, reference)
 
@@ -64,24 +65,10 @@ def M(value: Any) -> Any:
 
 
 # ================================================================ parameter points
-def _from_numpy(family: str, raw: dict) -> dict:
-    out = {}
-    for name, val in raw.items():
-        arr = np.asarray(val, dtype=float)
-        if arr.ndim == 0:
-            out[name] = mpf(float(arr))
-        elif family == "mvn":
-            out[name] = mpmath.matrix([[mpf(float(x)) for x in row] for row in np.atleast_2d(arr)]) \
-                if arr.ndim == 2 else mpmath.matrix([mpf(float(x)) for x in arr])
-        else:
-            out[name] = [mpf(float(x)) for x in arr]
-    return out
-
-
 def sampled(family: str, seed: int, dim: int | None = None) -> dict:
     rng = np.random.default_rng(seed)
     raw = REGISTRY[family].sample_parameters(rng, dim=dim or DEFAULT_DIM.get(family, 3))
-    return _from_numpy(family, raw)
+    return to_mpmath(REGISTRY[family], raw)
 
 
 def _seed(*parts) -> int:

@@ -73,8 +73,8 @@ def _call(quantity: str, dists: tuple[td.Distribution, ...]) -> torch.Tensor:
     # variant that takes it, except in narrow dtypes where every object keeps the covariance
     # it was built from: symkl then factors that exact matrix in float64 (a float32 factor's
     # rounding moved float32 KLs by up to ~400 ULP, measured by symkl verify).
-    narrow = any(d.mean.dtype != torch.float64 for d in dists)
-    tril = name + "_tril" in FUNCTIONS and not (narrow and all("covariance_matrix" in vars(d) for d in dists))
+    tril = name + "_tril" in FUNCTIONS and not (any(d.loc.dtype != torch.float64 for d in dists)
+                                                 and all("covariance_matrix" in vars(d) for d in dists))
     args: dict[str, Any] = {}
     for suffix, (family, params), dist in zip(("p", "q"), found, dists):
         for pname, value in params.items():

@@ -23,7 +23,7 @@ import os
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -35,7 +35,7 @@ from symkl.derivation import Derivation
 from symkl.distributions import REGISTRY
 from symkl.verify import tolerances
 from symkl.verify.points import Point, Unit, points, to_mpmath
-from symkl.verify.reference import Reference, ReferenceDisagreement, reference
+from symkl.verify.reference import Reference, ReferenceDisagreement, reference, significant_digits
 from symkl.verify.report import CheckResult, Disagreement, Report
 
 QUANTITIES = ("kl", "cross_entropy", "entropy")
@@ -125,16 +125,16 @@ def ulp_error(got: float, ref: Any, dtype: str, *, nonnegative: bool) -> tuple[f
     return float(abs(mpmath.mpf(got) - ref) / ulp_of(ref, dtype)), ""
 
 
-def _nudged(point: Point, dtype: str, rng: np.random.Generator) -> Point:
-    """Every input moved by 1 ulp of ``dtype`` in a random direction (matrices stay symmetric)."""
-    np_dtype = NUMPY_DTYPES[dtype]
-    values = {}
-    for name, v in point.values.items():
+def nudge(values: Mapping[str, np.ndarray], np_dtype: type, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Every input moved by 1 ulp of ``np_dtype`` in a random direction (matrices stay
+    symmetric), returned as float64."""
+    out = {}
+    for name, v in values.items():
         direction = np.where(rng.random(np.shape(v)) < 0.5, -np.inf, np.inf).astype(np_dtype)
         if np.ndim(v) == 2:
             direction = np.tril(direction) + np.tril(direction, -1).T
-        values[name] = np.nextafter(np.asarray(v, np_dtype), direction).astype(np.float64)
-    return Point(point.regime, point.label, values, point.float32)
+        out[name] = np.nextafter(np.asarray(v, np_dtype), direction).astype(np.float64)
+    return out
 
 
 def sensitivity(unit: Unit, d: Derivation, point: Point, ref: Reference, dtype: str,
@@ -146,7 +146,8 @@ def sensitivity(unit: Unit, d: Derivation, point: Point, ref: Reference, dtype: 
     change = 0.0
     for _ in range(SENSITIVITY_DRAWS):
         try:
-            moved = symbolic_value(unit, d, _nudged(point, dtype, rng), ref.dps)
+            moved_point = Point(point.regime, point.label, nudge(point.values, NUMPY_DTYPES[dtype], rng), point.float32)
+            moved = symbolic_value(unit, d, moved_point, ref.dps)
         except (ValueError, ZeroDivisionError):  # a nudge that leaves the domain
             return math.inf
         change = max(change, float(abs(moved - ref.value) / ulp) if mpmath.isfinite(moved) else math.inf)
@@ -162,8 +163,7 @@ def _scalar(value: Any) -> float:
 def _numpy_call(unit: Unit) -> Implementation:
     import symkl.numpy as snp
 
-    fn = getattr(snp, unit.function)
-    return lambda **kw: fn(**kw)
+    return getattr(snp, unit.function)
 
 
 def _torch_call(unit: Unit, device: str) -> Implementation:
@@ -172,31 +172,27 @@ def _torch_call(unit: Unit, device: str) -> Implementation:
     import symkl.torch.functional as stf
 
     fn = getattr(stf, unit.function)
-
-    def call(**kw: np.ndarray) -> float:
-        dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
-        return fn(**{k: torch.tensor(v, dtype=dtype[v.dtype], device=device) for k, v in kw.items()},
-                  validate=True)
-
-    return call
+    # as_tensor keeps each array's dtype (float32 stays float32)
+    return lambda **kw: fn(**{k: torch.as_tensor(v, device=device) for k, v in kw.items()}, validate=True)
 
 
 def _distributions_call(unit: Unit, device: str) -> Implementation:
-    """The drop-in API on ``torch.distributions`` objects (``symkl.torch.kl_divergence``):
-    MultivariateNormal goes through its Cholesky-factor variant there."""
-    import torch
-
+    """The drop-in API on ``torch.distributions`` objects (``symkl.torch.kl_divergence``),
+    which reads the parameters back from the objects (MultivariateNormal: its Cholesky
+    factor, or in float32 the covariance it was built from)."""
     import symkl.torch as st
-
-    def build(family: str, values: Mapping[str, np.ndarray]) -> Any:
-        tensors = {k: torch.tensor(v, device=device) for k, v in values.items()}
-        return REGISTRY[family].to_torch(tensors, validate_args=True)
+    from symkl.verify.torch_reference import distribution
 
     def call(**kw: np.ndarray) -> Any:
+        dtype = str(next(iter(kw.values())).dtype)
+
+        def build(family: str, suffix: str | None) -> Any:
+            values = kw if suffix is None else {k[:-2]: v for k, v in kw.items() if k.endswith("_" + suffix)}
+            return distribution(family, values, dtype, device, validate_args=True)
+
         if unit.quantity == "entropy":
-            return st.entropy(build(unit.p, kw))
-        p = build(unit.p, {k[:-2]: v for k, v in kw.items() if k.endswith("_p")})
-        q = build(unit.q, {k[:-2]: v for k, v in kw.items() if k.endswith("_q")})  # type: ignore[arg-type]
+            return st.entropy(build(unit.p, None))
+        p, q = build(unit.p, "p"), build(unit.q, "q")  # type: ignore[arg-type]
         return (st.kl_divergence if unit.quantity == "kl" else st.cross_entropy)(p, q)
 
     return call
@@ -360,21 +356,14 @@ class _UnitRun:
 
     # reference B
     def run_monte_carlo(self) -> None:
-        import torch
-
-        from symkl.verify.montecarlo import monte_carlo
+        from symkl.verify.montecarlo import critical_z, monte_carlo
+        from symkl.verify.torch_reference import distribution
 
         typical = [(p, r) for p, r in self.checked_points() if p.regime in ("typical", "user")]
         for j, (point, ref) in enumerate(typical[:MC_POINTS]):
-            call = _numpy_call(self.unit)
-            claimed = _scalar(call(**{k: np.asarray(v) for k, v in point.values.items()}))
-            fam_p = REGISTRY[self.unit.p]
-            p = fam_p.to_torch({k: torch.tensor(v, dtype=torch.float64) for k, v in
-                                point.side("p" if self.unit.q else None).items()}, validate_args=False)
-            q = None
-            if self.unit.q:
-                q = REGISTRY[self.unit.q].to_torch({k: torch.tensor(v, dtype=torch.float64)
-                                                    for k, v in point.side("q").items()}, validate_args=False)
+            claimed = _scalar(_numpy_call(self.unit)(**point.values))
+            p = distribution(self.unit.p, point.side("p" if self.unit.q else None))
+            q = distribution(self.unit.q, point.side("q")) if self.unit.q else None
             mc = monte_carlo(self.unit.quantity, p, q, claimed, alpha=self.settings.mc_alpha,
                              seed=self.settings.seed * 1000 + j, max_samples=self.settings.mc_samples)
             if mc.skipped:
@@ -386,7 +375,7 @@ class _UnitRun:
             if mc.nan_samples:
                 detail += f", {mc.nan_samples} NaN/inf terms (not filtered)"
             index = self.add(f"Monte Carlo {point.label}", mc.p_value > self.settings.mc_alpha, "|z|",
-                             abs(mc.z), _z_critical(self.settings.mc_alpha), 1, point, detail)
+                             abs(mc.z), critical_z(self.settings.mc_alpha), 1, point, detail)
             self.outcome.mc_tests.append((index, mc.p_value))
 
     # gradients
@@ -420,19 +409,9 @@ class _UnitRun:
 def _digits(value: Any, ref: Any) -> float:
     """Significant digits of agreement; where the reference is exactly 0 (P == Q), the
     decimal digits to which ``value`` is 0 (mpmath rounds log(p) - log(q) to ~1e-dps)."""
-    if value == ref:
-        return math.inf
-    if not (mpmath.isfinite(value) and mpmath.isfinite(ref)):
-        return -math.inf
-    if ref == 0:
+    if ref == 0 and value != 0 and mpmath.isfinite(value):
         return float(-mpmath.log10(abs(value)))
-    return float(-mpmath.log10(abs(value - ref) / abs(ref)))
-
-
-def _z_critical(alpha: float) -> float:
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(1 - alpha / 2)
+    return significant_digits(value, ref)
 
 
 def verify_unit(unit: Unit, settings: Settings, user_points: Sequence[Mapping[str, Any]] = (),
@@ -493,7 +472,7 @@ def run(units: Sequence[Unit], settings: Settings, *, user_points: Sequence[Mapp
     """Verify ``units`` (in parallel processes when ``workers`` > 1) into one report."""
     start = time.perf_counter()
     mc_tests = len(units) * MC_POINTS if settings.monte_carlo else 1
-    settings = Settings(**{**settings.__dict__, "mc_alpha": FAMILY_ALPHA / max(mc_tests, 1)})
+    settings = replace(settings, mc_alpha=FAMILY_ALPHA / max(mc_tests, 1))
     workers = workers if workers is not None else min(len(units), os.cpu_count() or 1)
     outcomes: dict[Unit, UnitOutcome] = {}
     if workers <= 1 or implementations:  # callables need not be picklable: run in-process

@@ -465,6 +465,11 @@ def _z(alpha: float) -> float:
     return -NormalDist().inv_cdf(alpha)
 
 
+def critical_z(alpha: float) -> float:
+    """|z| beyond which a two-sided test at level ``alpha`` rejects."""
+    return _z(alpha / 2)
+
+
 def _skip(reason: str) -> MonteCarlo:
     return MonteCarlo(
         estimate=math.nan, standard_error=math.nan, z=math.nan, p_value=1.0, samples=0,
@@ -587,7 +592,7 @@ def monte_carlo(
 
     p, q = _quiet(p), (None if q is None else _quiet(q))
     controls = _controls(p)
-    z_crit, z_power = _z(alpha / 2), _z(1 - power)
+    z_crit, z_power = critical_z(alpha), _z(1 - power)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         x = p.sample((pilot,))

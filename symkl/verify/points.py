@@ -32,7 +32,8 @@ import sympy as sp
 from symkl import mpeval
 from symkl.derivation import Derivation
 from symkl.distributions import REGISTRY
-from symkl.family import INDEX, Family, Shape
+from symkl.family import INDEX, Family, Shape, Structure
+from symkl.numeric import to_mp
 
 NEAR_DELTAS = (1e-3, 1e-6, 1e-9, 1e-12)
 #: Event dimension of the vector families at sampled points.
@@ -63,17 +64,12 @@ class Point:
         return f"{self.label}: " + ", ".join(parts).replace("\n", "")
 
 
-def to_mpmath(family: Family, values: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """Exact mpmath images of one side's values (vectors: lists; matrix families: matrices)."""
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        v = np.asarray(value, dtype=np.float64)
-        if family.name == "mvn":
-            out[name] = mpmath.matrix(v.tolist()) if v.ndim == 2 else mpmath.matrix([float(t) for t in v])
-        elif v.ndim:
-            out[name] = [mpmath.mpf(float(t)) for t in v]
-        else:
-            out[name] = mpmath.mpf(float(v))
+def to_mpmath(family: Family, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Exact mpmath images of one side's values (vectors: lists; in the matrix families,
+    vectors are k x 1 matrices)."""
+    out = {name: to_mp(value) for name, value in values.items()}
+    if family.structure is Structure.MATRIX:
+        out = {n: mpmath.matrix(v) if isinstance(v, list) else v for n, v in out.items()}
     return out
 
 

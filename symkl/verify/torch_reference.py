@@ -8,6 +8,7 @@ torch's original rule is used, not symkl's.
 from __future__ import annotations
 
 import warnings
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -19,9 +20,11 @@ from symkl.verify.points import Point, Unit
 _TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
-def _build(family: str, values: dict[str, np.ndarray], dtype: str) -> td.Distribution:
-    tensors = {k: torch.tensor(v, dtype=_TORCH_DTYPES[dtype]) for k, v in values.items()}
-    return REGISTRY[family].to_torch(tensors, validate_args=False)
+def distribution(family: str, values: Mapping[str, np.ndarray], dtype: str = "float64", device: str = "cpu",
+                 validate_args: bool = False) -> td.Distribution:
+    """The ``torch.distributions`` object of one side of a point (unsuffixed values)."""
+    tensors = {k: torch.tensor(v, dtype=_TORCH_DTYPES[dtype], device=device) for k, v in values.items()}
+    return REGISTRY[family].to_torch(tensors, validate_args=validate_args)
 
 
 def _torch_kl(p: td.Distribution, q: td.Distribution) -> torch.Tensor | None:
@@ -45,14 +48,14 @@ def value(unit: Unit, point: Point, dtype: str) -> float | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            p = _build(unit.p, point.side("p" if unit.q else None), dtype)
+            p = distribution(unit.p, point.side("p" if unit.q else None), dtype)
             if unit.quantity == "entropy":
                 try:
                     out = p.entropy()
                 except NotImplementedError:
                     return None
             else:
-                out = _torch_kl(p, _build(unit.q, point.side("q"), dtype))  # type: ignore[arg-type]
+                out = _torch_kl(p, distribution(unit.q, point.side("q"), dtype))  # type: ignore[arg-type]
                 if out is None:
                     return None
         except (RuntimeError, ValueError):
