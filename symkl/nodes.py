@@ -3,6 +3,7 @@
 * :class:`Expect` -- an unevaluated expectation ``E_P[g(x)]`` used in derivation steps.
 * :class:`QuadForm` -- the scalar quadratic form ``v^T A v`` of a column vector, so that
   multivariate log-densities stay scalar expressions that mix freely with ``log det``.
+* :func:`log_factorial_series` -- ``E[log X!]`` under Poisson(rate), which has no closed form.
 """
 
 from __future__ import annotations
@@ -103,3 +104,12 @@ class CrossEntropy(_Named):
 
     def _sympystr(self, printer) -> str:
         return "H(%s)" % self._join(printer, ", ")
+
+
+_N = sp.Symbol("n", integer=True, nonnegative=True)
+
+
+def log_factorial_series(rate: sp.Expr, n: sp.Symbol = _N) -> sp.Sum:
+    """``E[log X!]`` for X ~ Poisson(rate): no closed form, so derivations keep the series
+    (and the code generator recognises it, see symkl.codegen.nodes.PoissonEntropy)."""
+    return sp.Sum(sp.exp(-rate) * rate**n / sp.factorial(n) * sp.log(sp.factorial(n)), (n, 0, sp.oo))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symkl.nodes import log_factorial_series
+
 
 class Bregman(sp.Function):
     """``B_f(x + d, x)`` for the generator of the subclass; arguments ``(x, d)``."""
@@ -138,8 +140,35 @@ class Log1p(sp.Function):
         return r"\log\left(1 + %s\right)" % printer._print(self.args[0])
 
 
+class PoissonEntropy(sp.Function):
+    """``H(Poisson(rate)) = rate - rate log(rate) + E[log X!]``.
+
+    Not a Bregman divergence, but the same problem: as derived, two terms of size
+    ``rate log rate`` cancel down to ``log(2 pi e rate)/2``. Its kernel sums the positive
+    terms ``-p_k log p_k`` (small rates) or the asymptotic series (large ones), so any
+    result containing ``E[log X!]`` is printed through it (see symkl.kernels._float64)."""
+
+    nargs = 1
+    is_real = True
+    kernel = "poisson_entropy"
+
+    @classmethod
+    def eval(cls, rate: sp.Expr) -> sp.Expr | None:
+        return sp.S.Zero if rate == 0 else None
+
+    def elementary(self) -> sp.Expr:
+        rate = self.args[0]
+        return rate - rate * sp.log(rate) + log_factorial_series(rate)
+
+    def _latex(self, printer) -> str:
+        return r"H_{\mathrm{Poisson}}\left(%s\right)" % printer._print(self.args[0])
+
+    def _sympystr(self, printer) -> str:
+        return f"{self.kernel}({printer._print(self.args[0])})"
+
+
 STABLE_NODES: tuple[type[sp.Function], ...] = (
-    NeglogBregman, NeglogdetBregman, XlogxBregman, ExpBregman, LgammaBregman, Log1p,
+    NeglogBregman, NeglogdetBregman, XlogxBregman, ExpBregman, LgammaBregman, Log1p, PoissonEntropy,
 )
 
 

@@ -20,7 +20,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from symkl.codegen.nodes import Bregman, Log1p, NeglogdetBregman
+from symkl.codegen.nodes import Bregman, Log1p, NeglogdetBregman, PoissonEntropy
 from symkl.family import DIM
 from symkl.nodes import QuadForm
 
@@ -214,6 +214,9 @@ class ArrayPrinter(StrPrinter):
         if n == 0:  # symkl's kernel: its autograd is an accurate trigamma (torch's is not)
             return f"{self.backend.kernels}.digamma({self._print(arg)})"
         return self.backend.polygamma.format(n=int(n), arg=self._print(arg))
+
+    def _print_PoissonEntropy(self, expr: PoissonEntropy) -> str:
+        return f"{self.backend.kernels}.{expr.kernel}({self._print(expr.args[0])})"
 
     def _print_Bregman(self, expr: Bregman) -> str:
         return f"{self.backend.kernels}.{expr.kernel}({self._print(expr.args[0])}, {self._print(expr.args[1])})"

@@ -31,10 +31,11 @@ import sympy as sp
 
 from symkl.canonical import canonical, expand_terms
 from symkl.codegen.nodes import (
-    Bregman, ExpBregman, LgammaBregman, Log1p, NeglogBregman, NeglogdetBregman, XlogxBregman,
-    to_elementary,
+    Bregman, ExpBregman, LgammaBregman, Log1p, NeglogBregman, NeglogdetBregman, PoissonEntropy,
+    XlogxBregman, to_elementary,
 )
 from symkl.family import INDEX2
+from symkl.nodes import log_factorial_series
 
 def _expand(expr: sp.Expr) -> sp.Expr:
     """``sympy.expand`` that keeps exp(a - b) whole (it would split it into exp(a) exp(-b))."""
@@ -423,10 +424,30 @@ def stabilise(expr: sp.Expr, sides: Sides, totals: Mapping[sp.Basic, sp.Expr] | 
     return sp.Add(*terms, evaluate=False) if len(terms) > 1 else (terms[0] if terms else sp.S.Zero)
 
 
+def _series_rate(expr: sp.Basic) -> sp.Expr | None:
+    """``rate`` if ``expr`` is the series E[log X!] under Poisson(rate), else None."""
+    if not isinstance(expr, sp.Sum) or len(expr.limits) != 1 or expr.limits[0][1:] != (0, sp.oo):
+        return None
+    n = expr.limits[0][0]
+    return next((r for r in expr.function.free_symbols - {n} if expr == log_factorial_series(r, n)), None)
+
+
+def with_poisson_entropy(expr: sp.Expr) -> sp.Expr:
+    """Write E[log X!] as ``PoissonEntropy(r) - r + r log r``: the entropy's cancelling
+    ``r log r`` terms then cancel symbolically, and what remains of a cross-entropy is a
+    ``y log y`` Bregman divergence for the rules below."""
+    def replacement(series: sp.Sum) -> sp.Expr:
+        rate = _series_rate(series)
+        return PoissonEntropy(rate) - rate + rate * sp.log(rate)
+
+    return expr.replace(lambda e: _series_rate(e) is not None, replacement)
+
+
 def stabilise_result(result: sp.Expr, sides: Sides, totals: Mapping[sp.Basic, sp.Expr]) -> sp.Expr:
     """Stable form of a derivation's ``result``, keeping its +inf branches."""
     if result is sp.oo or not result.free_symbols:
         return result
+    result = with_poisson_entropy(result)
     if isinstance(result, sp.Piecewise):
         (finite, cond), *others = result.args
         return sp.Piecewise((stabilise(finite, sides, totals), cond), *others)

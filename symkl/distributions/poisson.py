@@ -4,15 +4,14 @@ import sympy as sp
 
 from symkl.constraints import positive
 from symkl.family import ExponentialFamily, Fact, Family, Interval, Parameter
-
-_n = sp.Symbol("n", integer=True, nonnegative=True)
+from symkl.nodes import log_factorial_series
 
 
 def _lgamma_series(p):
     # E[ln x!] has no closed form: a convergent series whose tail after n terms is bounded
     # by the Poisson tail probability times ln n!, which decays faster than geometrically.
-    rate = p["rate"]
-    return sp.Sum(sp.exp(-rate) * rate**_n / sp.factorial(_n) * sp.log(sp.factorial(_n)), (_n, 0, sp.oo))
+    # (One definition of the series, shared with the code generator's Poisson-entropy node.)
+    return log_factorial_series(p["rate"])
 
 
 FAMILY = Family(

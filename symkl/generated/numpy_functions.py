@@ -13,8 +13,6 @@ import numpy as np
 from symkl.kernels import numpy as kernels
 from symkl.kernels import numpy_special as special
 
-# not generated: cross_entropy_poisson_poisson: sum over a range other than the event axis: Sum(rate_p**n*log(factorial(n))/factorial(n), (n, 0, oo))
-# not generated: entropy_poisson: sum over a range other than the event axis: Sum(rate**n*log(factorial(n))/factorial(n), (n, 0, oo))
 def cross_entropy_bernoulli_bernoulli(probs_p, probs_q):
     """H(Bernoulli(probs_p) || Bernoulli(probs_q)).
 
@@ -203,6 +201,14 @@ def cross_entropy_normal_uniform(loc_p, scale_p, low_q, high_q):
     return 0 * (loc_p + scale_p + low_q + high_q) + math.inf
 
 
+def cross_entropy_poisson_poisson(rate_p, rate_q):
+    """H(Poisson(rate_p) || Poisson(rate_q)).
+
+    Generated from symkl.cross_entropy('poisson', 'poisson').
+    """
+    return kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p) + kernels.poisson_entropy(rate_p)
+
+
 def cross_entropy_uniform_normal(low_p, high_p, loc_q, scale_q):
     """H(Uniform(low_p, high_p) || Normal(loc_q, scale_q)).
 
@@ -307,6 +313,14 @@ def entropy_normal(loc, scale):
     Generated from symkl.entropy('normal').
     """
     return 0.5 + 0.9189385332046728 + np.log(scale)
+
+
+def entropy_poisson(rate):
+    """H(Poisson(rate)).
+
+    Generated from symkl.entropy('poisson').
+    """
+    return kernels.poisson_entropy(rate)
 
 
 def entropy_uniform(low, high):
@@ -569,6 +583,7 @@ FUNCTIONS = {
     'cross_entropy_normal_laplace': ('cross_entropy', 'normal', 'laplace'),
     'cross_entropy_normal_normal': ('cross_entropy', 'normal', 'normal'),
     'cross_entropy_normal_uniform': ('cross_entropy', 'normal', 'uniform'),
+    'cross_entropy_poisson_poisson': ('cross_entropy', 'poisson', 'poisson'),
     'cross_entropy_uniform_normal': ('cross_entropy', 'uniform', 'normal'),
     'cross_entropy_uniform_uniform': ('cross_entropy', 'uniform', 'uniform'),
     'entropy_bernoulli': ('entropy', 'bernoulli', None),
@@ -582,6 +597,7 @@ FUNCTIONS = {
     'entropy_mvn_diag': ('entropy', 'mvn_diag', None),
     'entropy_mvn_tril': ('entropy', 'mvn', None),
     'entropy_normal': ('entropy', 'normal', None),
+    'entropy_poisson': ('entropy', 'poisson', None),
     'entropy_uniform': ('entropy', 'uniform', None),
     'kl_bernoulli_bernoulli': ('kl', 'bernoulli', 'bernoulli'),
     'kl_beta_beta': ('kl', 'beta', 'beta'),
@@ -626,4 +642,4 @@ PARAMETERS = {
     'kl_vae': {'mu': 'real', 'logvar': 'real'},
 }
 
-__all__ = ['cross_entropy_bernoulli_bernoulli', 'cross_entropy_beta_beta', 'cross_entropy_beta_normal', 'cross_entropy_beta_uniform', 'cross_entropy_categorical_categorical', 'cross_entropy_categorical_logits', 'cross_entropy_categorical_probs_logits', 'cross_entropy_dirichlet_dirichlet', 'cross_entropy_exponential_exponential', 'cross_entropy_exponential_gamma', 'cross_entropy_exponential_normal', 'cross_entropy_gamma_exponential', 'cross_entropy_gamma_gamma', 'cross_entropy_gamma_normal', 'cross_entropy_laplace_laplace', 'cross_entropy_laplace_normal', 'cross_entropy_mvn_diag_mvn_diag', 'cross_entropy_mvn_mvn', 'cross_entropy_mvn_mvn_tril', 'cross_entropy_normal_exponential', 'cross_entropy_normal_laplace', 'cross_entropy_normal_normal', 'cross_entropy_normal_uniform', 'cross_entropy_uniform_normal', 'cross_entropy_uniform_uniform', 'entropy_bernoulli', 'entropy_beta', 'entropy_categorical', 'entropy_dirichlet', 'entropy_exponential', 'entropy_gamma', 'entropy_laplace', 'entropy_mvn', 'entropy_mvn_diag', 'entropy_mvn_tril', 'entropy_normal', 'entropy_uniform', 'kl_bernoulli_bernoulli', 'kl_beta_beta', 'kl_beta_normal', 'kl_beta_uniform', 'kl_categorical_categorical', 'kl_categorical_logits', 'kl_categorical_probs_logits', 'kl_dirichlet_dirichlet', 'kl_exponential_exponential', 'kl_exponential_gamma', 'kl_exponential_normal', 'kl_gamma_exponential', 'kl_gamma_gamma', 'kl_gamma_normal', 'kl_laplace_laplace', 'kl_laplace_normal', 'kl_mvn_diag_mvn_diag', 'kl_mvn_mvn', 'kl_mvn_mvn_tril', 'kl_normal_exponential', 'kl_normal_laplace', 'kl_normal_normal', 'kl_normal_normal_logvar', 'kl_normal_uniform', 'kl_poisson_poisson', 'kl_uniform_normal', 'kl_uniform_uniform', 'kl_vae']
+__all__ = ['cross_entropy_bernoulli_bernoulli', 'cross_entropy_beta_beta', 'cross_entropy_beta_normal', 'cross_entropy_beta_uniform', 'cross_entropy_categorical_categorical', 'cross_entropy_categorical_logits', 'cross_entropy_categorical_probs_logits', 'cross_entropy_dirichlet_dirichlet', 'cross_entropy_exponential_exponential', 'cross_entropy_exponential_gamma', 'cross_entropy_exponential_normal', 'cross_entropy_gamma_exponential', 'cross_entropy_gamma_gamma', 'cross_entropy_gamma_normal', 'cross_entropy_laplace_laplace', 'cross_entropy_laplace_normal', 'cross_entropy_mvn_diag_mvn_diag', 'cross_entropy_mvn_mvn', 'cross_entropy_mvn_mvn_tril', 'cross_entropy_normal_exponential', 'cross_entropy_normal_laplace', 'cross_entropy_normal_normal', 'cross_entropy_normal_uniform', 'cross_entropy_poisson_poisson', 'cross_entropy_uniform_normal', 'cross_entropy_uniform_uniform', 'entropy_bernoulli', 'entropy_beta', 'entropy_categorical', 'entropy_dirichlet', 'entropy_exponential', 'entropy_gamma', 'entropy_laplace', 'entropy_mvn', 'entropy_mvn_diag', 'entropy_mvn_tril', 'entropy_normal', 'entropy_poisson', 'entropy_uniform', 'kl_bernoulli_bernoulli', 'kl_beta_beta', 'kl_beta_normal', 'kl_beta_uniform', 'kl_categorical_categorical', 'kl_categorical_logits', 'kl_categorical_probs_logits', 'kl_dirichlet_dirichlet', 'kl_exponential_exponential', 'kl_exponential_gamma', 'kl_exponential_normal', 'kl_gamma_exponential', 'kl_gamma_gamma', 'kl_gamma_normal', 'kl_laplace_laplace', 'kl_laplace_normal', 'kl_mvn_diag_mvn_diag', 'kl_mvn_mvn', 'kl_mvn_mvn_tril', 'kl_normal_exponential', 'kl_normal_laplace', 'kl_normal_normal', 'kl_normal_normal_logvar', 'kl_normal_uniform', 'kl_poisson_poisson', 'kl_uniform_normal', 'kl_uniform_uniform', 'kl_vae']

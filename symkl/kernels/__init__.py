@@ -14,6 +14,11 @@ exp_bregman         exp x        exp(x) (expm1(d) - d)
 lgamma_bregman      lnGamma x    lgamma(x+d) - lgamma(x) - d digamma(x)
 ==================  ===========  =========================================
 
+``poisson_entropy(rate)`` is not a Bregman divergence but has the same problem:
+``rate - rate log rate + E[log X!]`` cancels two terms of size ``rate log rate``; the kernel
+sums the positive terms ``-p_k log p_k`` (Loader's split of ``-log p_k``) or, for large
+rates, the asymptotic series in ``1/rate``.
+
 Two backends with identical names and results: ``symkl.kernels.numpy`` and
 ``symkl.kernels.torch`` (branch-free, so ``torch.compile(fullgraph=True)``,
 ``torch.func.vmap`` and autograd work).

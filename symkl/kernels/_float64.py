@@ -151,10 +151,16 @@ class Target:
     stirling: tuple[float, ...]
     #: log1p by Kahan's one-logarithm trick (a few ulp; cheaper)
     one_log: bool
+    #: poisson_entropy: direct sum of terms k < poisson_terms for rates <= poisson_direct_max,
+    #: the asymptotic series in 1/rate (poisson_series_terms terms) above
+    poisson_direct_max: float = 40.0
+    poisson_terms: int = 112
+    poisson_series_terms: int = 16
 
 
 FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
-NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, 1e-3, _expm1_short, 4, STIRLING[:9], True)
+NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, 1e-3, _expm1_short, 4, STIRLING[:9], True,
+                poisson_direct_max=20.0, poisson_terms=60, poisson_series_terms=12)
 
 
 def log_ratio(xp: Any, a: Array, b: Array, target: Target | None = None) -> Array:
@@ -340,3 +346,113 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
             series = series + c[m // 2] * e_m
     value = acc + (err + u * (u * w) * series)  # u w <= 1/z: no spurious overflow
     return xp.where(infinite | ~(value < INF), INF, value)
+
+
+# -- Poisson entropy ---------------------------------------------------------------------
+
+
+def poisson_entropy_series(terms: int) -> tuple[Fraction, ...]:
+    """c_1..c_terms of H(Poisson(r)) ~ log(2 pi e r)/2 + sum_k c_k r**-k (r -> oo), exactly.
+
+    H = r - r log r + E[lnGamma(X + 1)], and E[g(X)] = sum_n g^(n)(r) mu_n(r)/n! with the
+    Poisson central moments mu_n (mu_{n+1} = r (n mu_{n-1} + mu_n')) and the asymptotic
+    series of g = lnGamma(x + 1) and of its derivatives (polygamma): a power series in
+    t = 1/r whose t**0 term is log(2 pi e r)/2. c_1..c_3 = -1/12, -1/24, -19/360 (Evans and
+    Boersma 1988); tests/test_kernels.py re-derives the series with SymPy."""
+    from math import factorial
+
+    def add(acc: dict[int, Fraction], power: int, value: Fraction) -> None:
+        acc[power] = acc.get(power, Fraction(0)) + value
+
+    top = 2 * terms + 4  # moments mu_n ~ r**(n/2) times g^(n) ~ r**(1-n): enough to t**terms
+    mu: list[dict[int, Fraction]] = [{0: Fraction(1)}, {}]
+    for n in range(1, top):
+        nxt: dict[int, Fraction] = {}
+        for i, c in mu[n - 1].items():
+            add(nxt, i + 1, n * c)
+        for i, c in mu[n].items():
+            if i:
+                add(nxt, i, i * c)
+        mu.append(nxt)
+    series: dict[int, Fraction] = {}
+    for k in range(1, terms // 2 + 2):  # Stirling's series of lnGamma(r + 1) - (r + 1/2) log r ...
+        add(series, 2 * k - 1, bernoulli(2 * k) / (2 * k * (2 * k - 1)))
+    for n in range(2, top + 1):
+        # g^(n)(r) = psi^(n-1)(r) + (-1)^(n-1) (n-1)! t**n, psi^(m) = (-1)^(m+1) [(m-1)! t**m
+        # + m! t**(m+1)/2 + sum_k B_2k (2k+m-1)!/(2k)! t**(2k+m)], to t**(terms + n/2 + 1)
+        m, sign = n - 1, (-1) ** n
+        gn: dict[int, Fraction] = {}
+        add(gn, m, Fraction(sign * factorial(m - 1)))
+        add(gn, m + 1, Fraction(sign * factorial(m), 2))
+        add(gn, n, Fraction((-1) ** (n - 1) * factorial(n - 1)))
+        k = 1
+        while 2 * k + m <= terms + n // 2 + 1:
+            add(gn, 2 * k + m, sign * bernoulli(2 * k) * Fraction(factorial(2 * k + m - 1), factorial(2 * k)))
+            k += 1
+        for j, a in gn.items():
+            for i, c in mu[n].items():
+                if 0 < j - i <= terms:
+                    add(series, j - i, a * c / factorial(n))
+    return tuple(series.get(k, Fraction(0)) for k in range(1, terms + 1))
+
+
+POISSON_SERIES = tuple(float(c) for c in poisson_entropy_series(FLOAT64.poisson_series_terms))
+with mpmath.workdps(40):
+    HALF_LOG_2PIE = float(mpmath.log(2 * mpmath.pi * mpmath.e) / 2)
+
+
+def _loader_constants(count: int) -> tuple[tuple[float, ...], ...]:
+    """log k!, Loader's log k! - k log k + k (0 at k = 0) and its exp(-.) for k < count,
+    each rounded once (log k! and k log k cancel: 40 digits, not mpmath's default 15)."""
+    with mpmath.workdps(40):
+        log_factorial = [mpmath.loggamma(k + 1) for k in range(count)]
+        loader = [mpmath.mpf(0)] + [log_factorial[k] - k * mpmath.log(k) + k for k in range(1, count)]
+        return (tuple(float(v) for v in log_factorial), tuple(float(v) for v in loader),
+                tuple(float(mpmath.exp(-v)) for v in loader))
+
+
+#: -log p_k = LOADER[k] + B_{y log y}(k, rate) for the Poisson pmf p_k (Loader 2000).
+LOG_FACTORIAL, LOADER, EXP_NEG_LOADER = _loader_constants(FLOAT64.poisson_terms)
+
+
+def poisson_entropy(xp: Any, rate: Array, target: Target = FLOAT64) -> Array:
+    """H(Poisson(rate)) = -sum_k p_k log p_k, rate >= 0 (exactly 0 at rate = 0).
+
+    r - r log r + E[log X!] as derived cancels catastrophically for large r (two terms of
+    size r log r leave log(2 pi e r)/2), so the kernel computes the entropy itself:
+
+    * rate <= the target's ``poisson_direct_max`` (40): the positive terms -p_k log p_k,
+      k < ``poisson_terms`` (tail < 1e-18 relative), summed with two-sum. For rate >= 1,
+      -log p_k = (log k! - k log k + k) + B_{y log y}(k, rate) (Loader's saddle-point split:
+      a tabulated constant plus a Bregman divergence without cancellation) and
+      p_k = exp(-constant) exp(-B); below 1, p_k = p_(k-1) rate / k and
+      -log p_k = rate - k log rate + log k!, positive terms as they stand;
+    * above: log(2 pi e r)/2 + sum_k c_k r**-k (:func:`poisson_entropy_series`; truncation
+      < 2e-17 relative at r = 40 with 16 terms, 1e-11 at 20 with NARROW's 12).
+    """
+    direct = rate <= target.poisson_direct_max
+    r = xp.where(direct, rate, 1.0)
+    # p_k = exp(-(-log p_k)) carries the absolute error of -log p_k as a relative one: fine
+    # where -log p_k = O(log r) (r >= 1), but -log p_1 = 691 at r = 1e-300 would cost ~200 ulp
+    # (and the Bregman term's gradient overflows there). Below r = 1 the dominant terms have
+    # small k, where p_k = p_(k-1) r / k is accurate.
+    by_product = r < 1.0
+    rs = xp.where(by_product, r, 1.0)  # saddle-point lanes (and harmless r = 1 elsewhere)
+    rb = xp.where(by_product, 1.0, r)
+    log_r = xp.log(rs)
+    p_k = xp.exp(-rs)
+    acc, err = _two_sum(xp.where(by_product, rs * p_k, rb * xp.exp(-rb)), 0.0 * r)  # k = 0: r e^-r
+    for k in range(1, target.poisson_terms):
+        p_k = p_k * rs / float(k)
+        bregman = xlogx_bregman(xp, rb, float(k) - rb, float(k) + 0.0 * rb, target)
+        # exp(-LOADER[k]) is a constant: only the small Bregman term's error is amplified
+        p_saddle = EXP_NEG_LOADER[k] * xp.exp(-bregman)
+        term = xp.where(by_product, p_k * (rs - float(k) * log_r + LOG_FACTORIAL[k]),
+                        p_saddle * (LOADER[k] + bregman))
+        acc, e = _two_sum(acc, term)
+        err = err + e
+    small = acc + err
+    t = 1.0 / xp.where(direct, 2.0 * target.poisson_direct_max, rate)
+    tail = _poly(t, tuple(reversed(POISSON_SERIES[: target.poisson_series_terms]))) * t
+    large = 0.5 * xp.log(xp.where(direct, 1.0, rate)) + (HALF_LOG_2PIE + tail)
+    return xp.where(rate == 0, 0.0 * rate, xp.where(direct, small, large))

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from symkl.kernels import _float64
 
 __all__ = ["digamma", "exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
-           "xlogx_bregman"]
+           "poisson_entropy", "xlogx_bregman"]
 
 
 class _Numpy:
@@ -93,3 +93,8 @@ def log1p_ratio(s: ArrayLike, y: ArrayLike, x: ArrayLike) -> np.ndarray:
 @_documented_by(_float64.digamma)
 def digamma(x: ArrayLike) -> np.ndarray:
     return _apply(_float64.digamma, x)
+
+
+@_documented_by(_float64.poisson_entropy)
+def poisson_entropy(rate: ArrayLike) -> np.ndarray:
+    return _apply(_float64.poisson_entropy, rate)

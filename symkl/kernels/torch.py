@@ -17,7 +17,7 @@ import torch
 from symkl.kernels import _float64
 
 __all__ = ["digamma", "exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
-           "xlogx_bregman"]
+           "poisson_entropy", "xlogx_bregman"]
 
 
 class _Torch:
@@ -102,3 +102,8 @@ def log1p_ratio(s: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tens
 @_documented_by(_float64.digamma)
 def digamma(x: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.digamma, x)
+
+
+@_documented_by(_float64.poisson_entropy)
+def poisson_entropy(rate: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.poisson_entropy, rate)

@@ -45,3 +45,7 @@ def log1p_ratio(s: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tens
 
 def digamma(x: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.digamma, x, target=_TARGET)
+
+
+def poisson_entropy(rate: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.poisson_entropy, rate, target=_TARGET)
