@@ -29,7 +29,6 @@ import symkl
 import symkl.torch
 from symkl import mpeval
 from symkl.distributions import REGISTRY
-from symkl.family import DIM
 from symkl.verify.engine import nudge, ulp_error
 
 from _common import DOCS, machine_lines, markdown_table, rich_table

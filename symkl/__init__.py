@@ -9,6 +9,7 @@ from symkl._version import __version__
 from symkl.api import cross_entropy, entropy, families, kl, pairs
 from symkl.derivation import Derivation, Step
 from symkl.errors import UnknownFamilyError, UnsupportedPairError
+from symkl.likelihood import mle
 
 
 def __getattr__(name: str):  # noqa: ANN202 - the verification engine loads on first use
@@ -29,6 +30,7 @@ __all__ = [
     "entropy",
     "families",
     "kl",
+    "mle",
     "pairs",
     "verify",
 ]

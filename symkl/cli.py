@@ -143,9 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write nothing; exit 1 if the committed modules are out of date")
     codegen.set_defaults(handler=run_codegen)
 
-    from symkl.verify.cli import add_parser as add_verify  # argparse only; the engine loads lazily
+    # Each stage's command lives beside the stage; these imports load argparse code only,
+    # the engines load when a command runs.
+    from symkl.demo.cli import add_parser as add_demo
+    from symkl.export.cli import add_parser as add_export
+    from symkl.likelihood.cli import add_parser as add_mle
+    from symkl.site.cli import add_parser as add_docs
+    from symkl.verify.cli import add_parser as add_verify
 
-    add_verify(commands)
+    for add in (add_verify, add_mle, add_demo, add_export, add_docs):
+        add(commands)
     return parser
 
 

@@ -37,6 +37,11 @@ class Shape(Enum):
     MATRIX = "matrix"
 
 
+
+def _as_float_array(value: object) -> np.ndarray:
+    array = np.asarray(value)
+    return array if np.issubdtype(array.dtype, np.floating) else array.astype(float)
+
 @dataclass(frozen=True)
 class Parameter:
     name: str  # exactly the torch.distributions argument name
@@ -223,7 +228,9 @@ class Family:
                 f"{self.title} has no parameter(s) {sorted(unknown)}; "
                 f"its parameters are {list(self.param_names)}"
             )
-        arrays = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+        # Floating arrays keep their dtype: tolerances (the simplex sum) follow it, and a
+        # float32 softmax sums to 1 within float32's rounding only.
+        arrays = {k: _as_float_array(v) for k, v in values.items()}
         for p in self.params:
             if p.name not in arrays:
                 continue

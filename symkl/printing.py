@@ -124,8 +124,30 @@ class SymklLatexPrinter(_TextbookOrder, LatexPrinter):
     def _print_MatAdd(self, expr):
         return _print_matadd(self, expr)
 
+    def _print_Mul(self, expr, *args):
+        # As in SymklStrPrinter: ``- \frac{k}{2}``, not ``\left(-1\right) \frac{1}{2} k``.
+        coeff, rest = expr.as_coeff_Mul()
+        if expr.is_commutative and coeff.is_Number and coeff < 0 and rest != 1:
+            return "- " + self._print(sp.Mul(-coeff, rest))
+        return super()._print_Mul(expr, *args)
+
+    def _print_Pow(self, expr):
+        # Powers of an expectation (E[x]^2 in the MLE derivations): Expect prints itself and
+        # takes no exponent argument, so the exponent is attached here.
+        if isinstance(expr.base, Expect) and expr.exp.is_Integer and expr.exp > 0:
+            return r"%s^{%s}" % (self._print(expr.base), self._print(expr.exp))
+        return super()._print_Pow(expr)
+
 
 class SymklStrPrinter(_TextbookOrder, StrPrinter):
+    def _print_Mul(self, expr, *args):
+        # The textbook factor order splits a negative rational from its sign (``-1*1/2*k``):
+        # print a negative product as ``-`` and its negation.
+        coeff, rest = expr.as_coeff_Mul()
+        if expr.is_commutative and coeff.is_Number and coeff < 0 and rest != 1:
+            return "-" + self._print(sp.Mul(-coeff, rest))
+        return super()._print_Mul(expr, *args)
+
     def _print_Sum(self, expr):
         (var, lo, hi), = expr.limits
         return f"sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} [{self._print(expr.function)}]"
@@ -179,10 +201,14 @@ def to_text(expr: sp.Basic) -> str:
 
 # -- derivation documents ---------------------------------------------------------------------
 
-_TITLES = {"kl": "KL divergence", "entropy": "Entropy", "cross_entropy": "Cross-entropy"}
+_TITLES = {"kl": "KL divergence", "entropy": "Entropy", "cross_entropy": "Cross-entropy",
+           "mle": "Maximum likelihood"}
 
 
 def title(d: Derivation) -> str:
+    if d.quantity == "mle":  # the model is Q; P is the data family, or any distribution
+        data = f"{distributions.get(d.p).title} data" if d.p is not None else "any data distribution"
+        return f"{_TITLES['mle']}: {distributions.get(d.q).title} model, {data}"
     p = distributions.get(d.p).title
     if d.q is None:
         return f"{_TITLES[d.quantity]} of {p}"
@@ -245,8 +271,10 @@ def derivation_markdown(d: Derivation, steps: bool = True) -> str:
         for n, step in enumerate(d.steps, 1):
             eq = f"{to_latex(step.lhs, d)} = {to_latex(step.rhs, d)}"
             status = "passed" if step.check.passed else "FAILED"
-            out += [f"{n}. {step.rule}", "", "   $$", f"   {eq}", "   $$", "",
-                    f"   *check ({status}):* {step.check}", ""]
+            # 4-space continuation: CommonMark needs >= 3, Python-Markdown (MkDocs) 4, or
+            # the $$ block falls out of the list item and is not typeset.
+            out += [f"{n}. {step.rule}", "", "    $$", f"    {eq}", "    $$", "",
+                    f"    *check ({status}):* {step.check}", ""]
     if d.identities:
         out += ["**Identities**", ""]
         out += [f"- {i.statement}: {i.check}" for i in d.identities] + [""]

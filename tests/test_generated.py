@@ -23,7 +23,7 @@ import symkl
 from symkl import mpeval
 from symkl.codegen import emit
 from symkl.distributions import REGISTRY
-from symkl.family import DIM, Structure
+from symkl.family import DIM
 from symkl.generated import numpy_functions as NP
 from symkl.generated import torch_functions as TH
 

@@ -162,3 +162,21 @@ def test_validation_can_be_turned_off_and_torch_follows_validate_args() -> None:
             st.functional.kl_normal_normal(*args, validate=True)
     finally:
         td.Distribution.set_default_validate_args(previous)
+
+
+def test_float32_softmax_passes_the_simplex_check() -> None:
+    # A float32 softmax sums to 1 within float32 rounding (~6e-8 off here), which the
+    # validation must accept: it once cast to float64 first and applied float64's tolerance.
+    import torch.nn.functional as F
+
+    from symkl.torch.functional import kl_categorical_categorical
+
+    torch.manual_seed(0)
+    p, q = F.softmax(torch.randn(64, 50), -1), F.softmax(torch.randn(64, 50), -1)
+    got = kl_categorical_categorical(p, q, validate=True)
+    assert got.dtype == torch.float32 and (got >= 0).all()
+    ref = torch.distributions.kl_divergence(torch.distributions.Categorical(probs=p.double()),
+                                            torch.distributions.Categorical(probs=q.double()))
+    assert torch.allclose(got.double(), ref, rtol=1e-6)
+    with pytest.raises(ValueError, match="probs_p"):
+        kl_categorical_categorical(p * 1.001, q, validate=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from typing import Any, Callable
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -36,8 +36,7 @@ from symkl import mpeval
 from symkl.distributions import REGISTRY
 from symkl.family import DIM, INDEX
 from symkl.verify.points import to_mpmath
-from symkl.verify.reference import (LOGPDF, integrand, expectation, lp_dirichlet,
-                                    outside_mass, reference)
+from symkl.verify.reference import (integrand, expectation, outside_mass, reference)
 
 mpf = mpmath.mpf
 inf = mpmath.inf
