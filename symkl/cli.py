@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, TypeVar
 
 import symkl
 from symkl._version import __version__
@@ -42,6 +42,7 @@ EXIT_BROKEN_PIPE = 141  # the shell convention for SIGPIPE (128 + 13)
 _PIPE_WIDTH = 1000
 
 Number = int | float
+Value = TypeVar("Value")
 
 
 class UsageError(Exception):
@@ -302,10 +303,11 @@ def run_list(args: argparse.Namespace) -> int:
 # -- derive -------------------------------------------------------------------------------
 
 
-def fixed_values(assignments: Sequence[tuple[str, Number]], option: str) -> dict[str, Number]:
-    """Turn ``--fix-*`` pairs into the ``p=`` / ``q=`` mapping of the API, which validates
-    names and values itself (one source of truth for the constraints)."""
-    out: dict[str, Number] = {}
+def fixed_values(assignments: Sequence[tuple[str, Value]], option: str) -> dict[str, Value]:
+    """Turn ``--fix-*`` pairs (or any repeated ``NAME=VALUE`` option) into the ``p=`` /
+    ``q=`` mapping of the API, which validates names and values itself (one source of truth
+    for the constraints); a name given twice is a usage error."""
+    out: dict[str, Value] = {}
     for name, value in assignments:
         if name in out:
             raise UsageError(f"{option} sets {name!r} twice")

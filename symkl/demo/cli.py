@@ -128,17 +128,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _mapping(pairs: Sequence[tuple[str, Vector]], option: str) -> dict[str, Vector]:
-    from symkl.cli import UsageError
-
-    out: dict[str, Vector] = {}
-    for name, value in pairs:
-        if name in out:
-            raise UsageError(f"{option} sets {name!r} twice")
-        out[name] = value
-    return out
-
-
 def _check_device(device: str) -> None:
     import torch
 
@@ -213,13 +202,13 @@ def _fmt(values: Sequence[float]) -> str:
 def run_mle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from symkl.cli import UsageError
+    from symkl.cli import UsageError, fixed_values
     from symkl.demo import mle, plots
 
     if args.p is None and args.q is not None:
         raise UsageError("give the data family P before the model family Q")
     _check_device(args.device)
-    data, fix = _mapping(args.data_param, "--data-param"), _mapping(args.fix, "--fix")
+    data, fix = fixed_values(args.data_param, "--data-param"), fixed_values(args.fix, "--fix")
     classic = args.p is None and not fix
     p = args.p or CLASSIC[0]
     q = args.q or p
@@ -304,10 +293,11 @@ def run_modes(args: argparse.Namespace) -> int:
 def run_mc(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from symkl.cli import fixed_values
     from symkl.demo import mc, plots
 
     _check_device(args.device)
-    p_params, q_params = _mapping(args.p_param, "--p-param"), _mapping(args.q_param, "--q-param")
+    p_params, q_params = fixed_values(args.p_param, "--p-param"), fixed_values(args.q_param, "--q-param")
     result = mc.run(args.p, args.q or args.p, p_params=p_params, q_params=q_params, max_n=args.max_n,
                     points=args.points, seed=args.seed, device=args.device)
     command = _command("mc", result.p, result.q, p_param=p_params, q_param=q_params, max_n=args.max_n,

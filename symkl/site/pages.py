@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from symkl.site import accuracy, code
 from symkl.site.markdown import drop_heading, generated_note, indent, section, table
-from symkl.site.verification import Check, unit_name
+from symkl.site.verification import CheckResult, outcome, unit_name, worst
 
 if TYPE_CHECKING:
     from symkl.derivation import Derivation
@@ -29,7 +29,7 @@ _API = {"kl": "kl", "cross_entropy": "cross_entropy", "entropy": "entropy"}
 class SiteData:
     """What the pages are generated from, loaded once per build."""
 
-    verification: dict[str, list[Check]]
+    verification: dict[str, list[CheckResult]]
     accuracy: dict[str, list[dict[str, str]]]
     not_generated: dict[str, str]
 
@@ -84,7 +84,7 @@ def _verification_section(quantity: str, p: str, q: str | None, data: SiteData) 
     failed = [c for c in deciding if not c.passed]
     verdict = (f"**{len(failed)} of {len(deciding)} checks FAILED.**" if failed
                else f"All {len(deciding)} deciding checks passed.")
-    rows = [(c.check, c.outcome(), c.worst(), f"{c.tolerance:g}", c.points) for c in checks]
+    rows = [(c.check, outcome(c), worst(c), f"{c.tolerance:g}", c.points) for c in checks]
     return [f"`symkl verify` unit `{unit}`: {verdict} (Informational rows are "
             "`torch.distributions`' own errors; see [the verification report](../verification.md) "
             "for the method.)", "",

@@ -10,34 +10,27 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
+
+from symkl.verify.report import CheckResult
 
 
 class VerificationDataError(ValueError):
     """The verification JSON is missing or lacks a field the site reads."""
 
 
-@dataclass(frozen=True)
-class Check:
-    unit: str
-    check: str
-    passed: bool
-    measure: str
-    error: float
-    tolerance: float
-    points: int
-    informational: bool
+def outcome(check: CheckResult) -> str:
+    """The check's verdict as the pages show it."""
+    if check.informational:
+        return "informational" if check.passed else "disagrees (informational)"
+    return "passed" if check.passed else "**FAILED**"
 
-    def outcome(self) -> str:
-        if self.informational:
-            return "informational" if self.passed else "disagrees (informational)"
-        return "passed" if self.passed else "**FAILED**"
 
-    def worst(self) -> str:
-        value = ("inf" if self.error > 0 else "-inf") if math.isinf(self.error) else f"{self.error:.3g}"
-        return {"ulp": f"{value} ULP", "digits": f"{value} digits", "|z|": f"|z| = {value}",
-                "rel": f"{value} relative"}.get(self.measure, f"{value} {self.measure}")
+def worst(check: CheckResult) -> str:
+    """The worst error with its unit: ``0.5 ULP``, ``44.6 digits``, ``|z| = 1.2``."""
+    value = ("inf" if check.error > 0 else "-inf") if math.isinf(check.error) else f"{check.error:.3g}"
+    return {"ulp": f"{value} ULP", "digits": f"{value} digits", "|z|": f"|z| = {value}",
+            "rel": f"{value} relative"}.get(check.measure, f"{value} {check.measure}")
 
 
 _FIELDS = ("unit", "check", "passed", "measure", "error", "tolerance", "points")
@@ -47,20 +40,21 @@ def _number(value: object) -> float:
     return float(value)  # JSON spells inf / nan as strings; float() reads them back
 
 
-def load(path: Path) -> dict[str, list[Check]]:
-    """``{unit: [Check]}``, e.g. ``"kl(normal || normal)"``, in the report's order."""
+def load(path: Path) -> dict[str, list[CheckResult]]:
+    """``{unit: [CheckResult]}``, e.g. ``"kl(normal || normal)"``, in the report's order."""
     if not path.exists():
         raise VerificationDataError(
             f"{path} does not exist; create it with 'symkl verify --all --json {path}'")
     data = json.loads(path.read_text())
-    by_unit: dict[str, list[Check]] = {}
+    by_unit: dict[str, list[CheckResult]] = {}
     for n, raw in enumerate(data.get("checks", [])):
         missing = [f for f in _FIELDS if f not in raw]
         if missing:
             raise VerificationDataError(f"{path}: check #{n} has no field(s) {missing}")
-        check = Check(raw["unit"], raw["check"], bool(raw["passed"]), raw["measure"],
+        # The report's own record; worst point and detail are left out (run-specific text)
+        check = CheckResult(raw["unit"], raw["check"], bool(raw["passed"]), raw["measure"],
                       _number(raw["error"]), _number(raw["tolerance"]), int(raw["points"]),
-                      bool(raw.get("informational", False)))
+                      informational=bool(raw.get("informational", False)))
         by_unit.setdefault(check.unit, []).append(check)
     if not by_unit:
         raise VerificationDataError(f"{path} holds no checks")
