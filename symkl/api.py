@@ -77,10 +77,12 @@ def _names(p: str, q: str | None) -> tuple[str, str | None]:
 
 
 def _with_crosscheck(d: Derivation, brute_force: float | None) -> Derivation:
+    # Every call gets its own Derivation object: the cached one stays as derived, whatever a
+    # caller sets on its copy (a brute-force outcome once leaked into later exports this way).
+    d = dataclasses.replace(d, identities=list(d.identities))
     if brute_force is not None:
         from symkl.crosscheck import crosscheck
 
-        d = dataclasses.replace(d)  # the cached derivation stays as derived
         crosscheck(d, timeout=brute_force)
     return d
 

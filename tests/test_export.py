@@ -34,6 +34,18 @@ def files(docs) -> dict[str, str]:
     return export.render(docs=docs)
 
 
+def _first_difference(names: list[str], files: dict[str, str], most: int = 3) -> str:
+    """The first differing lines of a few stale files, so a failure says what changed."""
+    import difflib
+
+    out = []
+    for name in names[:most]:
+        committed = (COMMITTED / name).read_text().splitlines(keepends=True)
+        diff = difflib.unified_diff(committed, files[name].splitlines(keepends=True), name, "export", n=0)
+        out.append("".join(list(diff)[:12]))
+    return "\n".join(out)
+
+
 def _doc(docs, slug: str) -> catalogue.Document:
     return next(doc for doc in docs if doc.slug == slug)
 
@@ -44,7 +56,8 @@ def _doc(docs, slug: str) -> catalogue.Document:
 def test_committed_folder_is_a_fresh_export(files):
     plan = export.compare(COMMITTED, files)
     assert not plan.missing, f"missing in derivations/ (run 'symkl export'): {plan.missing}"
-    assert not plan.stale, f"out of date in derivations/ (run 'symkl export'): {plan.stale}"
+    assert not plan.stale, (f"out of date in derivations/ (run 'symkl export'): {plan.stale}\n"
+                            + _first_difference(plan.stale, files))
     assert not plan.extra, f"no longer exported, still in derivations/: {plan.extra}"
     assert not plan.foreign, f"files symkl did not write in derivations/: {plan.foreign}"
 

@@ -89,10 +89,10 @@ def test_catalogue_optimum_minimises_the_kl_numerically(gamma_data_normal_model)
     values = {d.symbols["concentration_p"]: a, d.symbols["rate_p"]: b}
     kl = symkl.kl("gamma", "normal").formula.subs(values)  # derived once by the fixture
     f = sp.lambdify((d.symbols["loc_q"], d.symbols["scale_q"]), kl, "mpmath")
-    mpmath.mp.dps = 30
-    root = mpmath.findroot(
-        [lambda m, s: mpmath.diff(lambda t: f(t, s), m), lambda m, s: mpmath.diff(lambda t: f(m, t), s)],
-        (mpmath.mpf(1), mpmath.mpf(1)))
+    with mpmath.workdps(30):  # not mp.dps = 30: that would leak into later tests
+        root = mpmath.findroot(
+            [lambda m, s: mpmath.diff(lambda t: f(t, s), m), lambda m, s: mpmath.diff(lambda t: f(m, t), s)],
+            (mpmath.mpf(1), mpmath.mpf(1)))
     assert float(d.optimum["loc_q"].subs(values)) == pytest.approx(float(root[0]), rel=1e-12)
     assert float(d.optimum["scale_q"].subs(values)) == pytest.approx(float(root[1]), rel=1e-12)
     assert float(root[0]) == pytest.approx(1.5) and float(root[1]) ** 2 == pytest.approx(0.75)
@@ -203,9 +203,9 @@ def test_gamma_digamma_root_matches_direct_maximisation():
     x = RNG.gamma(2.5, 1 / 1.7, size=400)
     a = d.symbols["concentration_q"]
     equation = with_moments(d.unsolved["concentration_q"], x)
-    mpmath.mp.dps = 30
-    a_hat = mpmath.findroot(sp.lambdify(a, equation, "mpmath"), mpmath.mpf(1))
-    b_hat = float(with_moments(d.partial["rate_q"], x).subs(a, a_hat))
+    with mpmath.workdps(30):
+        a_hat = mpmath.findroot(sp.lambdify(a, equation, "mpmath"), mpmath.mpf(1))
+        b_hat = float(with_moments(d.partial["rate_q"], x).subs(a, a_hat))
 
     log_params = torch.zeros(2, dtype=torch.float64, requires_grad=True)
     data = torch.as_tensor(x)

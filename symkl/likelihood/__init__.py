@@ -12,6 +12,7 @@ Derivations are cached on disk like :mod:`symkl.api`'s.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from typing import Mapping
 
@@ -75,7 +76,8 @@ def mle(model: str, data: str | None = None, *, fix: Values = None, data_params:
     if data_name is None and data_params:
         raise ValueError("data_params needs a data family (data=...); with generic data there "
                          "are no data parameters to fix")
-    return _derive(model_name, data_name, _key(fix), _key(data_params), cache)
+    # A fresh object per call (as symkl.kl): what a caller sets on it never reaches the cache.
+    return dataclasses.replace(_derive(model_name, data_name, _key(fix), _key(data_params), cache))
 
 
 def _check_names(family: Family, values: Values, option: str) -> None:
