@@ -63,6 +63,10 @@ def test_auto_compiles_large_inputs_only_and_lgamma_with_its_options() -> None:
     assert not _execution._should_fuse("kl_normal_normal", gen.kl_normal_normal, small, narrow=True)
     assert _execution._should_fuse("kl_normal_normal", gen.kl_normal_normal, big64, narrow=False)
     assert _execution._should_fuse("kl_gamma_gamma", gen.kl_gamma_gamma, big64, narrow=False)
+    # The Poisson entropy's 112-term loop stays eager (its unrolled graph compiles for minutes).
+    assert not _execution._should_fuse("entropy_poisson", gen.entropy_poisson, big64, narrow=False)
+    assert not _execution._should_fuse("cross_entropy_poisson_poisson", gen.cross_entropy_poisson_poisson,
+                                       big64 * 2, narrow=False)
     # lnGamma's graph compiles with buffers read twice materialised (minutes -> ~1 minute).
     assert _execution._inductor_options(gen.kl_gamma_gamma) == {"realize_reads_threshold": 2}
     assert _execution._inductor_options(gen.kl_normal_normal) == {}
