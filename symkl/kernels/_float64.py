@@ -437,8 +437,8 @@ def poisson_entropy(xp: Any, rate: Array, target: Target = FLOAT64) -> Array:
     # (and the Bregman term's gradient overflows there). Below r = 1 the dominant terms have
     # small k, where p_k = p_(k-1) r / k is accurate.
     by_product = r < 1.0
-    rs = xp.where(by_product, r, 1.0)  # saddle-point lanes (and harmless r = 1 elsewhere)
-    rb = xp.where(by_product, 1.0, r)
+    rs = xp.where(by_product, r, 1.0)  # the r < 1 lanes (a harmless 1 elsewhere)
+    rb = xp.where(by_product, 1.0, r)  # the saddle-point lanes
     log_r = xp.log(rs)
     p_k = xp.exp(-rs)
     acc, err = _two_sum(xp.where(by_product, rs * p_k, rb * xp.exp(-rb)), 0.0 * r)  # k = 0: r e^-r
