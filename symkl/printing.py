@@ -69,12 +69,20 @@ def _factor_rank(factor: sp.Basic) -> int:
 class _TextbookOrder:
     """Mixin for SymPy printers: textbook order of terms in sums and factors in products."""
 
+    #: How a negative product starts (``-k/2``; LaTeX: ``- \frac{k}{2}``).
+    minus = "-"
+
     def _print_Add(self, expr, order=None):
         return super()._print_Add(sp.Add(*ordered_terms(expr), evaluate=False), order="none")
 
     def _print_Mul(self, expr, *args):
         if expr.is_commutative is False:
             return super()._print_Mul(expr, *args)
+        # The textbook factor order would split a negative rational from its sign
+        # (``-1*1/2*k``): print the sign, then the negated product.
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Number and coeff < 0 and rest != 1:
+            return self.minus + self._print(sp.Mul(-coeff, rest))
         # stable sort: SymPy's canonical order within a rank
         factors = sorted(expr.as_ordered_factors(), key=_factor_rank)
         saved = self._settings["order"]
@@ -102,6 +110,8 @@ def _print_matadd(printer, expr: sp.MatAdd) -> str:
 
 
 class SymklLatexPrinter(_TextbookOrder, LatexPrinter):
+    minus = "- "
+
     def _print_polygamma(self, expr, exp=None):
         n, arg = expr.args
         head = r"\psi" if n == 0 else r"\psi^{(%s)}" % self._print(n)
@@ -124,13 +134,6 @@ class SymklLatexPrinter(_TextbookOrder, LatexPrinter):
     def _print_MatAdd(self, expr):
         return _print_matadd(self, expr)
 
-    def _print_Mul(self, expr, *args):
-        # As in SymklStrPrinter: ``- \frac{k}{2}``, not ``\left(-1\right) \frac{1}{2} k``.
-        coeff, rest = expr.as_coeff_Mul()
-        if expr.is_commutative and coeff.is_Number and coeff < 0 and rest != 1:
-            return "- " + self._print(sp.Mul(-coeff, rest))
-        return super()._print_Mul(expr, *args)
-
     def _print_Pow(self, expr):
         # Powers of an expectation (E[x]^2 in the MLE derivations): Expect prints itself and
         # takes no exponent argument, so the exponent is attached here.
@@ -140,14 +143,6 @@ class SymklLatexPrinter(_TextbookOrder, LatexPrinter):
 
 
 class SymklStrPrinter(_TextbookOrder, StrPrinter):
-    def _print_Mul(self, expr, *args):
-        # The textbook factor order splits a negative rational from its sign (``-1*1/2*k``):
-        # print a negative product as ``-`` and its negation.
-        coeff, rest = expr.as_coeff_Mul()
-        if expr.is_commutative and coeff.is_Number and coeff < 0 and rest != 1:
-            return "-" + self._print(sp.Mul(-coeff, rest))
-        return super()._print_Mul(expr, *args)
-
     def _print_Sum(self, expr):
         (var, lo, hi), = expr.limits
         return f"sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} [{self._print(expr.function)}]"
