@@ -17,7 +17,7 @@ from symkl.numeric import Side
 Fixed = Mapping[str, object] | None
 
 
-def _side(family: Family, suffix: str, fixed: Fixed) -> Side:
+def side_for(family: Family, suffix: str, fixed: Fixed) -> Side:
     fixed = dict(fixed or {})
     unknown = set(fixed) - set(family.param_names)
     if unknown:
@@ -41,7 +41,7 @@ def _side(family: Family, suffix: str, fixed: Fixed) -> Side:
     return Side(family, family.symbols(suffix), {k: sp.nsimplify(v) for k, v in fixed.items()})
 
 
-def _key(fixed: Fixed) -> tuple[tuple[str, sp.Expr], ...]:
+def fixed_key(fixed: Fixed) -> tuple[tuple[str, sp.Expr], ...]:
     """Hashable, exact form of fixed values (0.5 -> 1/2) for the in-memory and disk caches."""
     return tuple(sorted((k, sp.nsimplify(v)) for k, v in (fixed or {}).items()))
 
@@ -55,13 +55,13 @@ def _derive(quantity: str, p: str, q: str | None, p_fixed: tuple, q_fixed: tuple
         if hit is not None:
             return hit
     fam_p = distributions.get(p)
-    side_p = _side(fam_p, "p", dict(p_fixed))
+    side_p = side_for(fam_p, "p", dict(p_fixed))
     side_q = None
     if q is not None:
         fam_q = distributions.get(q)
         if (fam_p.name, fam_q.name) not in distributions.pairs():
             raise UnsupportedPairError(fam_p.name, fam_q.name, distributions.pairs())
-        side_q = _side(fam_q, "q", dict(q_fixed))
+        side_q = side_for(fam_q, "q", dict(q_fixed))
     result = derive.run(quantity, side_p, side_q)
     if quantity == "kl" and side_q is not None:
         ce = _derive("cross_entropy", p, q, p_fixed, q_fixed, use_cache)
@@ -97,21 +97,21 @@ def kl(p_family: str, q_family: str, /, *, p: Fixed = None, q: Fixed = None,
     independent ``integrate`` cross-check with that time limit (see ``d.brute_force``).
     """
     a, b = _names(p_family, q_family)
-    return _with_crosscheck(_derive("kl", a, b, _key(p), _key(q), cache), brute_force)
+    return _with_crosscheck(_derive("kl", a, b, fixed_key(p), fixed_key(q), cache), brute_force)
 
 
 def cross_entropy(p_family: str, q_family: str, /, *, p: Fixed = None, q: Fixed = None,
                   cache: bool = True, brute_force: float | None = None) -> Derivation:
     """Derive the cross-entropy H(P, Q) = -E_P[log q] (same options as :func:`kl`)."""
     a, b = _names(p_family, q_family)
-    return _with_crosscheck(_derive("cross_entropy", a, b, _key(p), _key(q), cache), brute_force)
+    return _with_crosscheck(_derive("cross_entropy", a, b, fixed_key(p), fixed_key(q), cache), brute_force)
 
 
 def entropy(p_family: str, /, *, p: Fixed = None, cache: bool = True,
             brute_force: float | None = None) -> Derivation:
     """Derive the (differential) entropy H(P) = -E_P[log p] (same options as :func:`kl`)."""
     a, _ = _names(p_family, None)
-    return _with_crosscheck(_derive("entropy", a, None, _key(p), (), cache), brute_force)
+    return _with_crosscheck(_derive("entropy", a, None, fixed_key(p), (), cache), brute_force)
 
 
 def families() -> list[Family]:

@@ -117,7 +117,7 @@ def _support_condition(p: Side, q: Side) -> sp.Basic:
     raise UnsupportedPairError(p.family.name, q.family.name, distributions.pairs())
 
 
-def _domains(side: Side) -> tuple[str, ...]:
+def parameter_domains(side: Side) -> tuple[str, ...]:
     out = []
     for param in side.family.params:
         if param.name in side.fixed:
@@ -130,7 +130,7 @@ def _domains(side: Side) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _sample_x(family: Family, values: Mapping[str, Any], rng: np.random.Generator, dim: int) -> Any:
+def sample_support_point(family: Family, values: Mapping[str, Any], rng: np.random.Generator, dim: int) -> Any:
     """A point of the support (for pointwise checks of integrand identities)."""
     if family.structure is Structure.MATRIX:
         return mpmath.matrix([numeric.to_mp(v) for v in rng.normal(size=dim)])
@@ -181,7 +181,7 @@ class _Points:
 
     def with_x(self, rng: np.random.Generator) -> dict:
         env, pv, _ = self.params(rng)
-        env[self.x] = _sample_x(self.p.family, pv, rng, self.dim)
+        env[self.x] = sample_support_point(self.p.family, pv, rng, self.dim)
         return env
 
 
@@ -408,11 +408,11 @@ def _finish(quantity, p, q, formula, result, condition, infinite_text, free_inde
             result = sp.Piecewise((formula, condition), (sp.oo, True))
     symbols = {f"{n}_p": s for n, s in p.symbols.items()}
     fixed = {f"{n}_p": sp.sympify(v) for n, v in p.fixed.items()}
-    domains = _domains(p)
+    domains = parameter_domains(p)
     if q is not None:
         symbols.update({f"{n}_q": s for n, s in q.symbols.items()})
         fixed.update({f"{n}_q": sp.sympify(v) for n, v in q.fixed.items()})
-        domains += _domains(q)
+        domains += parameter_domains(q)
         if p.family.name != q.family.name:
             notes.extend(q.family.conventions)
     conditions = Conditions(

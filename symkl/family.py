@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import sympy as sp
 
 from symkl.constraints import Constraint
+from symkl.errors import closest
 
 #: Event dimension of multivariate families (k) and the summation indices over it.
 DIM = sp.Symbol("k", integer=True, positive=True)
@@ -162,6 +163,18 @@ class Family:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+    def check_names(self, names: Iterable[str], option: str) -> None:
+        """ValueError for a name that is not a parameter, naming ``option`` (``--fix``), the
+        closest parameter (the conventional letters count: sigma -> scale) and all of them."""
+        for name in names:
+            if name not in self.param_names:
+                letters = {p.latex.lstrip("\\"): p.name for p in self.params if p.latex}
+                hint = letters.get(name) or closest(name, self.param_names)
+                raise ValueError(
+                    f"{option}: {self.title} has no parameter {name!r}"
+                    + (f"; did you mean {hint!r}?" if hint else ".")
+                    + f" Its parameters are: {', '.join(self.param_names)}")
 
     def to_torch(self, values: Mapping[str, object], **kwargs: object) -> object:
         """The matching ``torch.distributions`` object (``torch_class``) for parameter values.

@@ -168,12 +168,12 @@ def test_uniform_optimum_is_the_support_and_says_when_kl_is_infinite():
 
 def test_checks_reject_a_wrong_optimum_and_a_wrong_estimator():
     """The solution and estimator checks can fail: the unbiased variance is not the MLE."""
-    from symkl.api import _side
+    from symkl.api import side_for
     from symkl.distributions import get
     from symkl.likelihood import engine
 
     d = symkl.mle("normal")
-    model = _side(get("normal"), "q", {})
+    model = side_for(get("normal"), "q", {})
     x = get("normal").variable()
     problem = engine.Problem(model, None, x, engine.free_unknowns(model), sp.S.Zero,
                              engine.generic_sampler(model, x))

@@ -21,7 +21,7 @@ import torch
 
 from symkl import distributions
 from symkl.demo.parametrize import dependency_order, parameter_shape
-from symkl.errors import UnsupportedPairError, closest
+from symkl.errors import UnsupportedPairError
 from symkl.family import Family, Interval
 
 P = ParamSpec("P")
@@ -104,17 +104,6 @@ def event_dim_of(family: Family, given: Mapping[str, Value]) -> int:
     return next(iter(dims.values()), DEFAULT_DIM)
 
 
-def _check_names(family: Family, given: Mapping[str, Value], option: str) -> None:
-    for name in given:
-        if name not in family.param_names:
-            hint = closest(name, family.param_names)
-            raise ValueError(
-                f"{option}: {family.title} has no parameter {name!r}"
-                + (f"; did you mean {hint!r}?" if hint else "")
-                + f" Its parameters are {', '.join(family.param_names)}"
-            )
-
-
 def _broadcast(family: Family, name: str, value: Tensor, dim: int, option: str) -> Tensor:
     """A number given for a vector/matrix parameter with an elementwise constraint applies to
     every coordinate (``--fix scale=1`` for mvn_diag); any other shape must match exactly."""
@@ -134,7 +123,7 @@ def data_values(family: Family, given: Mapping[str, Value] | None = None,
     """The data distribution's parameters: the defaults, overridden by ``given``, validated
     against the declared constraints (the error names parameter, value and constraint)."""
     given = dict(given or {})
-    _check_names(family, given, option)
+    family.check_names(given, option)
     dim = event_dim_of(family, given)
     defaults: Mapping[str, Value] = DEFAULT_DATA.get(family.name, {})
     if dim != DEFAULT_DIM and any(np.ndim(v) for v in defaults.values()):
@@ -161,7 +150,7 @@ def fixed_values(family: Family, given: Mapping[str, Value] | None, dim: int,
                  device: torch.device | str = "cpu", option: str = "--fix") -> dict[str, Tensor]:
     """Model parameters held fixed (``--fix``), broadcast and validated."""
     given = dict(given or {})
-    _check_names(family, given, option)
+    family.check_names(given, option)
     values = {name: _broadcast(family, name, _tensor(value, device), dim, option)
               for name, value in given.items()}
     family.validate({k: v.cpu().numpy() for k, v in values.items()})

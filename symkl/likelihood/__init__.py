@@ -16,10 +16,11 @@ import dataclasses
 from functools import lru_cache
 from typing import Mapping
 
-from symkl import cache, distributions
-from symkl.api import _key, _side
-from symkl.errors import UnsupportedPairError, closest
-from symkl.family import Family, Structure
+from symkl import api, cache, distributions
+from symkl.api import fixed_key, side_for
+from symkl.errors import UnsupportedPairError
+from symkl.family import Structure
+from symkl.likelihood import engine
 from symkl.likelihood.engine import MLEDerivation
 
 Values = Mapping[str, object] | None
@@ -28,19 +29,16 @@ Values = Mapping[str, object] | None
 @lru_cache(maxsize=None)
 def _derive(model: str, data: str | None, fixed: tuple, data_fixed: tuple,
             use_cache: bool) -> MLEDerivation:
-    from symkl import api
-    from symkl.likelihood import engine
-
     key = ("mle", model, data, fixed, data_fixed)
     if use_cache:
         hit = cache.load(key)
         if hit is not None:
             return hit
-    model_side = _side(distributions.get(model), "q", dict(fixed))
+    model_side = side_for(distributions.get(model), "q", dict(fixed))
     if data is None:
         result = engine.derive_generic(model_side)
     else:
-        data_side = _side(distributions.get(data), "p", dict(data_fixed))
+        data_side = side_for(distributions.get(data), "p", dict(data_fixed))
         if (data, model) not in distributions.pairs():
             raise UnsupportedPairError(data, model, distributions.pairs())
         kl = api._derive("kl", data, model, data_fixed, fixed, use_cache)
@@ -70,27 +68,14 @@ def mle(model: str, data: str | None = None, *, fix: Values = None, data_params:
             f"mle({model!r}): {family.title} parameters are symbolic k x k matrices, and SymPy "
             "cannot differentiate log det and quadratic forms of symbolic dimension; use "
             "'mvn_diag' (its MLE is the coordinate-wise sample mean and variance)")
-    _check_names(family, fix, "fix")
+    family.check_names(fix or {}, "fix")
     if data_name is not None:
-        _check_names(distributions.get(data_name), data_params, "data_params")
+        distributions.get(data_name).check_names(data_params or {}, "data_params")
     if data_name is None and data_params:
         raise ValueError("data_params needs a data family (data=...); with generic data there "
                          "are no data parameters to fix")
     # A fresh object per call (as symkl.kl): what a caller sets on it never reaches the cache.
-    return dataclasses.replace(_derive(model_name, data_name, _key(fix), _key(data_params), cache))
-
-
-def _check_names(family: Family, values: Values, option: str) -> None:
-    """Unknown parameter names: say which exist and which one was probably meant."""
-    for name in values or {}:
-        if name not in family.param_names:
-            # the conventional letters count too: sigma -> scale, mu -> loc
-            letters = {p.latex.lstrip("\\"): p.name for p in family.params if p.latex}
-            hint = letters.get(name) or closest(name, family.param_names)
-            raise ValueError(
-                f"{option}: {family.title} has no parameter {name!r}"
-                + (f"; did you mean {hint!r}?" if hint else ".")
-                + f" Its parameters are: {', '.join(family.param_names)}")
+    return dataclasses.replace(_derive(model_name, data_name, fixed_key(fix), fixed_key(data_params), cache))
 
 
 #: The exported and documented MLE derivations: (model, data, fix, data_params), in order.

@@ -32,9 +32,8 @@ import sympy as sp
 from symkl import mpeval, numeric
 from symkl.checks import DPS, numeric_agreement, symbolic_zero
 from symkl.derivation import Check, CheckMethod, Conditions, Derivation, Step
-# The engine's own helpers: one source for domains text and points of a support.
-from symkl.derive import _domains as parameter_domains
-from symkl.derive import _sample_x, decompose
+# derive's helpers: one source for the domains text and for points of a support.
+from symkl.derive import decompose, parameter_domains, sample_support_point
 from symkl.family import DIM, INDEX, ExponentialFamily, IndependentOf, SpecialCase, Structure
 from symkl.likelihood.nodes import (
     ArgMax, ArgMin, Estimate, NegHessian, Optimal, SampleAverage, StationaryEquation,
@@ -134,7 +133,7 @@ def draw_sample(model: Side, rng: np.random.Generator, dim: int) -> list:
             family.validate(raw)  # a fixed low may now exceed the drawn high: draw again
         except ValueError:
             continue
-        sample = [_sample_x(family, values, rng, dim) for _ in range(SAMPLE_SIZE)]
+        sample = [sample_support_point(family, values, rng, dim) for _ in range(SAMPLE_SIZE)]
         if _spread(sample, family):
             return sample
     raise RuntimeError(f"could not draw a non-degenerate sample for {family.title}")
