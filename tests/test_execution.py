@@ -85,11 +85,37 @@ def test_compiled_path_matches_eager_and_keeps_validate_args(mode) -> None:
         mode("always")
         fused = st.functional.kl_normal_normal(*args)
         assert td.Distribution._validate_args is True  # dynamo's first call did not switch it off
-        assert ("kl_normal_normal", False) in _execution._compiled
+        assert ("kl_normal_normal", False, False) in _execution._compiled
         # inductor's vectorised log (SLEEF) and glibc's differ by an ulp or so
         torch.testing.assert_close(fused, eager, rtol=8 * 2**-52, atol=0)
     finally:
         td.Distribution.set_default_validate_args(previous)
+
+
+def test_compiled_path_with_gradients_one_graph_for_all_sizes(mode) -> None:
+    """With gradients the fused path compiles the kernels' autograd Functions (Laplace: two
+    in one graph, which dynamo could not lift under dynamic=True) with shapes marked
+    dynamic: gradients equal eager's, and a second batch size reuses the graph."""
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(5)
+    counters = torch._dynamo.utils.counters
+    counters.clear()
+    for n in (1000, 1500):
+        args = [torch.randn(n, dtype=torch.float64, generator=g), torch.rand(n, dtype=torch.float64, generator=g) + 0.1,
+                torch.randn(n, dtype=torch.float64, generator=g), torch.rand(n, dtype=torch.float64, generator=g) + 0.1]
+        grads = {}
+        for m in ("never", "always"):
+            mode(m)
+            leaves = [a.clone().requires_grad_() for a in args]
+            out = st.functional.kl_laplace_laplace(*leaves, validate=False)
+            grads[m] = (out, torch.autograd.grad(out.sum(), leaves))
+        torch.testing.assert_close(grads["always"][0], grads["never"][0], rtol=16 * 2**-52, atol=0)
+        for fused, eager in zip(grads["always"][1], grads["never"][1]):
+            # SLEEF vs glibc logarithms, amplified where a gradient is a small sum of terms
+            torch.testing.assert_close(fused, eager, rtol=1e-12, atol=1e-15)
+    assert ("kl_laplace_laplace", False, True) in _execution._compiled
+    assert "kl_laplace_laplace" not in _execution._failed
+    assert counters["stats"]["unique_graphs"] == 1, dict(counters["stats"])
 
 
 def test_compile_failure_falls_back_with_one_warning(mode, monkeypatch) -> None:
@@ -97,7 +123,7 @@ def test_compile_failure_falls_back_with_one_warning(mode, monkeypatch) -> None:
         raise RuntimeError("no compiler here")
 
     mode("always")
-    monkeypatch.setattr(_execution, "_compiled", {("kl_exponential_exponential", False): broken})
+    monkeypatch.setattr(_execution, "_compiled", {("kl_exponential_exponential", False, False): broken})
     monkeypatch.setattr(_execution, "_failed", set())
     rate = torch.tensor([1.0, 2.0], dtype=torch.float64)
     with pytest.warns(RuntimeWarning, match="torch.compile failed for kl_exponential_exponential"):

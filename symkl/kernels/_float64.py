@@ -36,6 +36,8 @@ from typing import Any, Callable
 import mpmath
 
 Array = Any
+
+
 INF = float("inf")
 LN2 = 0.6931471805599453
 
@@ -161,6 +163,8 @@ class Target:
 FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
 NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, 1e-3, _expm1_short, 4, STIRLING[:9], True,
                 poisson_direct_max=20.0, poisson_terms=60, poisson_series_terms=12)
+#: The targets by name (what autograd Functions carry: a string, not the dataclass).
+TARGETS = {t.name: t for t in (FLOAT64, NARROW)}
 
 
 def log_ratio(xp: Any, a: Array, b: Array, target: Target | None = None) -> Array:
@@ -181,20 +185,27 @@ def neglog_bregman_split(xp: Any, s: Array, log_r: Array, target: Target = FLOAT
 
 
 def _log1p_from_endpoints(xp: Any, s: Array, y: Array, x: Array, target: Target,
-                          may_underflow: bool = True) -> Array:
+                          may_underflow: bool = True, far_only: bool = False) -> Array:
     """log(1 + s) where 1 + s = y/x: log1p(s) (s rounded once: accurate) except towards the
     pole (s < -1/2, where 1 + s loses s's digits), there log(y/x) from the endpoints, with
     y/x scaled by 2**600 where it would be subnormal (only checked if ``may_underflow``, and
     never for NARROW, whose float32-sized operands cannot produce a subnormal ratio).
 
+    ``far_only``: the caller uses the result only where s is outside its near series' range
+    (|log(1 + s)| >= log 4), so an absolute error of an ulp of 1 is as good as log1p's: one
+    logarithm, of y/x or 1 + s, in every lane (a libm call is most of a lane's cost).
+
     ``NARROW`` takes both branches with one logarithm: log1p(s) = log(v) s / (v - 1) with
     v = fl(1 + s) (Kahan's trick, a few ulp), since a libm call costs more than the rest."""
+    far_only = far_only and not target.one_log
     low = s < -0.5
     q = xp.where(low, y, x) / x
     may_underflow = may_underflow and not target.one_log
     if may_underflow:
         tiny = q < 2.2250738585072014e-308
         q = xp.where(tiny, xp.where(low, y, x) * 2.0**600 / x, q)
+    if far_only:  # 1 + s rounded once (not y/x: y may have overflowed where s has not)
+        q = xp.where(low, q, 1.0 + s)
     if target.one_log:
         v = xp.where(low, q, 1.0 + s)
         log_v = xp.log(v)
@@ -202,10 +213,10 @@ def _log1p_from_endpoints(xp: Any, s: Array, y: Array, x: Array, target: Target,
         log1p_s = xp.where(one, s, log_v * (s / xp.where(one, 2.0, v - 1.0)))
     else:
         log_v = xp.log(q)
-        log1p_s = xp.log1p(xp.where(low, 0.0, s))
+        log1p_s = log_v if far_only else xp.log1p(xp.where(low, 0.0, s))
     if may_underflow:
         log_v = xp.where(tiny, log_v - 600 * LN2, log_v)
-    return xp.where(low, log_v, log1p_s)
+    return log_v if far_only else xp.where(low, log_v, log1p_s)
 
 
 def log1p_ratio(xp: Any, s: Array, y: Array, x: Array, target: Target = FLOAT64) -> Array:
@@ -221,7 +232,8 @@ def neglog_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Arr
     y = x + d
     infinite = (y == 0) | ~(s < INF)
     s = xp.where(infinite, 0.0, s)
-    value = neglog_bregman_split(xp, s, _log1p_from_endpoints(xp, s, xp.where(infinite, x, y), x, target), target)
+    value = neglog_bregman_split(xp, s, _log1p_from_endpoints(xp, s, xp.where(infinite, x, y), x, target, far_only=True),
+                                 target)
     return xp.where(infinite, INF, value)
 
 
@@ -241,7 +253,7 @@ def xlogx_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: T
     far_lane = ~near & (y > 0) & ~zero
     yf = xp.where(far_lane, y, 1.0)
     uf = xp.where(far_lane, u, 0.0)
-    far = yf * _log1p_from_endpoints(xp, uf, yf, xp.where(far_lane, x, 1.0), target) - d
+    far = yf * _log1p_from_endpoints(xp, uf, yf, xp.where(far_lane, x, 1.0), target, far_only=True) - d
     value = xp.where(near, close, far)
     return xp.where(y == 0, x, xp.where(zero, xp.where(y > 0, INF, 0.0), value))
 
@@ -328,7 +340,8 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
         # are >= 1, so their ratio cannot underflow.
         xj, yj = (x, y) if j == 0 else (x + float(j), y + float(j))
         sj = ds / xj
-        log1p_sj = _log1p_from_endpoints(xp, sj, xp.where(shifted, yj, xj), xj, target, may_underflow=j == 0)
+        log1p_sj = _log1p_from_endpoints(xp, sj, xp.where(shifted, yj, xj), xj, target, may_underflow=j == 0,
+                                          far_only=True)
         acc, e = _two_sum(acc, neglog_bregman_split(xp, sj, log1p_sj, target))
         err = err + e
 
