@@ -153,6 +153,9 @@ class Target:
     stirling: tuple[float, ...]
     #: log1p by Kahan's one-logarithm trick (a few ulp; cheaper)
     one_log: bool
+    #: operands come from float32 or narrower (|log x| < 104): a ratio or product of two
+    #: cannot over- or underflow in float64, so no scaling guards are needed
+    narrow_operands: bool = False
     #: poisson_entropy: direct sum of terms k < poisson_terms for rates <= poisson_direct_max,
     #: the asymptotic series in 1/rate (poisson_series_terms terms) above
     poisson_direct_max: float = 40.0
@@ -161,8 +164,17 @@ class Target:
 
 
 FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
-NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, 1e-3, _expm1_short, 4, STIRLING[:9], True,
+NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, 1e-3, _expm1_short, 4, STIRLING[:9], True, True,
                 poisson_direct_max=20.0, poisson_terms=60, poisson_series_terms=12)
+
+
+def narrow_target_holds(number: float) -> bool:
+    """Whether a Python number passed with narrow arrays keeps NARROW's promise of narrow
+    operands (0, nan, +-inf or a float32-normal magnitude); otherwise callers use FLOAT64."""
+    magnitude = abs(number)
+    return not (magnitude > 3.4e38 or 0.0 < magnitude < 1.2e-38)
+
+
 #: The targets by name (what autograd Functions carry: a string, not the dataclass).
 TARGETS = {t.name: t for t in (FLOAT64, NARROW)}
 
@@ -172,8 +184,10 @@ def log_ratio(xp: Any, a: Array, b: Array, target: Target | None = None) -> Arra
     overflow (the ratio of square roots of finite positive floats is representable), where
     a / b can, and log a - log b would cancel for large or tiny a and b. Its error is about
     3 ulps *of 1*, not of the result: callers use it only where |log(a/b)| is not small (the
-    split kernel's far lanes, |s| > 1e-3), never for s - log r near r = 1. The same for
-    every target (``target`` only keeps the kernels' common signature)."""
+    split kernel's far lanes, |s| > 1e-3), never for s - log r near r = 1. With a target of
+    narrow operands a / b cannot overflow: log(a / b), an ulp of 1 without the square roots."""
+    if target is not None and target.narrow_operands:
+        return xp.log(a / b)
     return 2.0 * xp.log(xp.sqrt(a) / xp.sqrt(b))
 
 
@@ -189,31 +203,32 @@ def _log1p_from_endpoints(xp: Any, s: Array, y: Array, x: Array, target: Target,
     """log(1 + s) where 1 + s = y/x: log1p(s) (s rounded once: accurate) except towards the
     pole (s < -1/2, where 1 + s loses s's digits), there log(y/x) from the endpoints, with
     y/x scaled by 2**600 where it would be subnormal (only checked if ``may_underflow``, and
-    never for NARROW, whose float32-sized operands cannot produce a subnormal ratio).
+    never for narrow operands, whose ratios cannot be subnormal).
 
     ``far_only``: the caller uses the result only where s is outside its near series' range
-    (|log(1 + s)| >= log 4), so an absolute error of an ulp of 1 is as good as log1p's: one
-    logarithm, of y/x or 1 + s, in every lane (a libm call is most of a lane's cost).
+    (FLOAT64: |log(1 + s)| >= log 4; NARROW: |s| > 1e-3, where the absolute error of an ulp
+    of 1 is < 3e-10 of s - log1p(s) ~ s**2/2), so an error of an ulp of 1 is as good as
+    log1p's: one logarithm, of y/x or 1 + s, in every lane (a libm call is most of a lane's
+    cost).
 
-    ``NARROW`` takes both branches with one logarithm: log1p(s) = log(v) s / (v - 1) with
-    v = fl(1 + s) (Kahan's trick, a few ulp), since a libm call costs more than the rest."""
-    far_only = far_only and not target.one_log
+    ``NARROW`` otherwise takes both branches with one logarithm: log1p(s) = log(v) s / (v - 1)
+    with v = fl(1 + s) (Kahan's trick, a few ulp), since a libm call costs more than the rest."""
     low = s < -0.5
     q = xp.where(low, y, x) / x
-    may_underflow = may_underflow and not target.one_log
+    may_underflow = may_underflow and not target.narrow_operands
     if may_underflow:
         tiny = q < 2.2250738585072014e-308
         q = xp.where(tiny, xp.where(low, y, x) * 2.0**600 / x, q)
     if far_only:  # 1 + s rounded once (not y/x: y may have overflowed where s has not)
-        q = xp.where(low, q, 1.0 + s)
-    if target.one_log:
+        log_v = xp.log(xp.where(low, q, 1.0 + s))
+    elif target.one_log:
         v = xp.where(low, q, 1.0 + s)
         log_v = xp.log(v)
         one = v == 1.0
         log1p_s = xp.where(one, s, log_v * (s / xp.where(one, 2.0, v - 1.0)))
     else:
         log_v = xp.log(q)
-        log1p_s = log_v if far_only else xp.log1p(xp.where(low, 0.0, s))
+        log1p_s = xp.log1p(xp.where(low, 0.0, s))
     if may_underflow:
         log_v = xp.where(tiny, log_v - 600 * LN2, log_v)
     return log_v if far_only else xp.where(low, log_v, log1p_s)

@@ -40,6 +40,8 @@ def _apply(kernel: Callable, *args: ArrayLike | None, target: _float64.Target | 
         raise TypeError(f"symkl.kernels need floating-point arguments, not {dtype}")
     if target is None:
         target = _float64.FLOAT64 if dtype == np.float64 else _float64.NARROW
+        if not all(_float64.narrow_target_holds(a) for a in args if isinstance(a, (int, float))):
+            target = _float64.FLOAT64
     wide = tuple(None if v is None else np.asarray(v, np.float64) for v in args)
     with np.errstate(all="ignore"):  # also: float64 -> float32 overflowing to inf
         out = kernel(_Numpy, *wide, target=target)

@@ -107,11 +107,13 @@ def _apply(kernel: Callable, *args: torch.Tensor | float | None,
     dtype = _promoted_dtype(args)
     if not dtype.is_floating_point:
         raise TypeError(f"symkl.kernels need floating-point arguments, not {dtype}")
+    if target is None:
+        target = _float64.FLOAT64 if dtype == torch.float64 else _float64.NARROW
+        if not all(_float64.narrow_target_holds(a) for a in args if isinstance(a, (int, float))):
+            target = _float64.FLOAT64
     device = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
     args = tuple(a if a is None else a.to(torch.float64) if isinstance(a, torch.Tensor)
                  else torch.tensor(a, dtype=torch.float64, device=device) for a in args)
-    if target is None:
-        target = _float64.FLOAT64 if dtype == torch.float64 else _float64.NARROW
     function = _FUNCTIONS.get(kernel)
     out = (kernel(_Torch, *args, target=target) if function is None
            else function.apply(target.name, *args, *(None,) * (3 - len(args))))
