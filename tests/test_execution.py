@@ -93,9 +93,10 @@ def test_compiled_path_matches_eager_and_keeps_validate_args(mode) -> None:
 
 
 def test_compiled_path_with_gradients_one_graph_for_all_sizes(mode) -> None:
-    """With gradients the fused path compiles the kernels' autograd Functions (Laplace: two
-    in one graph, which dynamo could not lift under dynamic=True) with shapes marked
-    dynamic: gradients equal eager's, and a second batch size reuses the graph."""
+    """With gradients the fused path computes each kernel's partials next to its value and
+    attaches them (Laplace: two kernels in one graph; as autograd Functions, dynamo could
+    not lift their constants under dynamic shapes): gradients equal eager's, a second batch
+    size reuses the graph, and a second derivative says how to get one."""
     torch._dynamo.reset()
     g = torch.Generator().manual_seed(5)
     counters = torch._dynamo.utils.counters
@@ -116,6 +117,11 @@ def test_compiled_path_with_gradients_one_graph_for_all_sizes(mode) -> None:
     assert ("kl_laplace_laplace", False, True) in _execution._compiled
     assert "kl_laplace_laplace" not in _execution._failed
     assert counters["stats"]["unique_graphs"] == 1, dict(counters["stats"])
+    leaves = [a.clone().requires_grad_() for a in args]
+    (g0, *_) = torch.autograd.grad(st.functional.kl_laplace_laplace(*leaves, validate=False).sum(), leaves,
+                                   create_graph=True)
+    with pytest.raises(RuntimeError, match="set_compile_mode\\('never'\\)"):
+        torch.autograd.grad(g0.sum(), leaves[0])
 
 
 def test_compile_failure_falls_back_with_one_warning(mode, monkeypatch) -> None:

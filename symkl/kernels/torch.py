@@ -16,7 +16,8 @@ code, so higher derivatives differentiate it in turn.
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import torch
 
@@ -115,9 +116,67 @@ def _apply(kernel: Callable, *args: torch.Tensor | float | None,
     args = tuple(a if a is None else a.to(torch.float64) if isinstance(a, torch.Tensor)
                  else torch.tensor(a, dtype=torch.float64, device=device) for a in args)
     function = _FUNCTIONS.get(kernel)
-    out = (kernel(_Torch, *args, target=target) if function is None
-           else function.apply(target.name, *args, *(None,) * (3 - len(args))))
+    if function is None:
+        out = kernel(_Torch, *args, target=target)
+    elif _attaching["on"] and any(a is not None and a.requires_grad for a in args):
+        with torch.no_grad():  # value and partials in the same fused pass
+            value = kernel(_Torch, *args, target=target)
+            partials = getattr(_partials, kernel.__name__)(_Torch, *args, target=target)
+        slots = (*args, *(None,) * (3 - len(args)))
+        derivatives = (*partials, *(None,) * (3 - len(partials)))
+        out = _AttachPartials.apply(value, *derivatives, *slots)
+    else:
+        out = function.apply(target.name, *args, *(None,) * (3 - len(args)))
     return out.to(dtype)
+
+
+_attaching = {"on": False}
+
+
+@contextlib.contextmanager
+def partials_in_forward() -> Iterator[None]:
+    """Within this context (symkl.torch's compiled path with gradients) a kernel computes its
+    partial derivatives next to its value, inside the caller's graph, and attaches them
+    (:class:`_AttachPartials`) instead of running as its autograd Function.
+
+    Why: torch.compile with dynamic shapes makes the kernels' float constants symbolic, and
+    dynamo (torch 2.13) cannot lift those into a second autograd Function of a graph
+    ("lift_tracked_freevar_to_input"); with the constants static instead, inductor's code
+    generation took 5 to over 12 minutes (the float64 Gamma KL: 514 s against 106 s).
+    Attached partials leave no constant inside a Function, so the compiled graph keeps
+    dynamic shapes and fuses value and partials into one loop. The price: first derivatives
+    only (the eager path's backward is differentiable again)."""
+    previous = _attaching["on"]
+    _attaching["on"] = True
+    try:
+        yield
+    finally:
+        _attaching["on"] = previous
+
+
+class _AttachPartials(torch.autograd.Function):
+    """value, with the backward grad * partial for each argument (partials computed in
+    forward, without autograd history: first derivatives only)."""
+
+    @staticmethod
+    def forward(value, p0, p1, p2, a0, a1, a2):  # type: ignore[no-untyped-def]
+        return value.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # type: ignore[no-untyped-def]
+        _, *partials_and_args = inputs
+        ctx.save_for_backward(*partials_and_args)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[no-untyped-def]
+        if torch.is_grad_enabled():
+            raise RuntimeError("symkl: higher derivatives of a compiled symkl function are not available; "
+                               "call symkl.torch.set_compile_mode('never') to differentiate twice")
+        p0, p1, p2, a0, a1, a2 = ctx.saved_tensors
+        wanted = ctx.needs_input_grad[4:]
+        grads = [None if p is None or not need else _sum_to(grad * p, a)
+                 for p, a, need in zip((p0, p1, p2), (a0, a1, a2), wanted)]
+        return (None, None, None, None, *grads)
 
 
 def _documented_by(algorithm: Callable) -> Callable[[Callable], Callable]:

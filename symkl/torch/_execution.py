@@ -34,6 +34,7 @@ from typing import Callable
 import torch
 import torch.distributions as td
 
+from symkl.kernels import torch as kernels_torch
 from symkl.kernels import torch_narrow
 
 MODES = ("auto", "always", "never")
@@ -159,19 +160,16 @@ def run(name: str, formula: Callable, args: list[torch.Tensor]) -> torch.Tensor:
         # vectorising: a copy is cheaper (Beta KL 4.1 -> 2.7 x torch's time in float64).
         # Broadcast views (stride 0) stay as they are: copying would materialise them.
         args = [a.contiguous() if not a.is_contiguous() and 0 not in a.stride() else a for a in args]
-        # Dynamic shapes (one graph for every batch size). With gradients, dynamic=True would
-        # also make the kernels' float constants symbolic, which dynamo (torch 2.13) cannot
-        # lift into the kernels' autograd Functions: mark the shapes dynamic instead (static
-        # constants compiled the forward-only Gamma KL 4x slower, so that path keeps True).
+        # With gradients the kernels attach partials computed in the same pass (see
+        # symkl.kernels.torch.partials_in_forward): one compiled graph per autograd mode.
         grad = torch.is_grad_enabled() and any(a.requires_grad for a in args)
         fused = _compiled.get((*key, grad))
         if fused is None:
-            fused = _compiled[(*key, grad)] = torch.compile(eager, fullgraph=True, dynamic=None if grad else True,
+            fused = _compiled[(*key, grad)] = torch.compile(eager, fullgraph=True, dynamic=True,
                                                             options=_inductor_options(formula))
         if grad:
-            for a in args:
-                for dim in range(a.dim()):
-                    torch._dynamo.maybe_mark_dynamic(a, dim)
+            with kernels_torch.partials_in_forward():
+                return fused(*args, dtype=dtype)
         return fused(*args, dtype=dtype)
     except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
         out = eager(*args, dtype=dtype)  # a genuine input error raises here, unchanged
