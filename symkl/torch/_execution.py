@@ -106,9 +106,8 @@ def _in_float64(name: str, formula: Callable, narrow: bool) -> Callable:
 #: Inductor options per kernel, for the functions that call it. lnGamma's shift terms are
 #: read by many consumers, and by default inductor re-inlines each into every reader: the
 #: float64 Gamma KL then took ~3 minutes to compile (2 cores). Materialising any buffer read
-#: twice (``realize_reads_threshold=2``) keeps it at ~40-65 s and the code as fast (measured,
-#: Gamma KL on 1e6 elements, time / torch.distributions': float64 0.89, float32 0.51 against
-#: 0.45 with the default options).
+#: twice (``realize_reads_threshold=2``) keeps it at ~1.5 minutes without slowing the code
+#: (docs/speed.md has the ratios and first-call costs).
 INDUCTOR_OPTIONS = {"lgamma_bregman": {"realize_reads_threshold": 2}}
 
 
