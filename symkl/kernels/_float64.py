@@ -319,6 +319,19 @@ def digamma(xp: Any, x: Array, target: Target = FLOAT64) -> Array:
     return acc + err
 
 
+def lgamma_shift(xp: Any, x: Array, d: Array, y: Array | None, target: Target) -> tuple[Array, ...]:
+    """The set-up lgamma_bregman and its partials share: (infinite, d, y, shifted, z) with
+    the pole and overflowing lanes masked (d = 0, y = x there), ``shifted`` where
+    min(x, y) < the target's shift n, and the base point z = x (+ n) of Stirling's series."""
+    y = x + d if y is None else y
+    infinite = (y == 0) | ~(y < INF) | ~(xp.abs(d / x) < INF)
+    d = xp.where(infinite, 0.0, d)
+    y = xp.where(infinite, x, y)
+    shifted = xp.where(d < 0, y, x) < float(target.shift)
+    z = xp.where(shifted, x + float(target.shift), x)
+    return infinite, d, y, shifted, z
+
+
 def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: Target = FLOAT64) -> Array:
     """B_lnGamma(x + d, x) = lgamma(x + d) - lgamma(x) - d digamma(x), x > 0, x + d >= 0;
     ``y`` = x + d exactly, if the caller has it (see xlogx_bregman).
@@ -340,12 +353,7 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
     with positive terms only. Every term of the sum is >= 0, so nothing cancels.
     """
     n = target.shift
-    y = x + d if y is None else y
-    infinite = (y == 0) | ~(y < INF) | ~(xp.abs(d / x) < INF)
-    d = xp.where(infinite, 0.0, d)
-    y = xp.where(infinite, x, y)
-    shifted = xp.where(d < 0, y, x) < float(n)
-    z = xp.where(shifted, x + float(n), x)
+    infinite, d, y, shifted, z = lgamma_shift(xp, x, d, y, target)
     # The positive terms are summed with their rounding errors kept (Knuth's two-sum):
     # six flops a term buys ~2 ulp in float64, and the callers' differences amplify them.
     acc, err = _two_sum(xlogx_bregman(xp, z, d, target=target), 0.5 * neglog_bregman(xp, z, d, target))

@@ -22,7 +22,7 @@ import math
 from typing import Any
 
 from symkl.kernels import _float64 as kernel
-from symkl.kernels._float64 import (EXP_NEG_LOADER, FLOAT64, INF, POISSON_SERIES, Array, Target,
+from symkl.kernels._float64 import (EXP_NEG_LOADER, FLOAT64, POISSON_SERIES, Array, Target,
                                     _log1p_from_endpoints, _two_sum)
 
 Partials = tuple[Array, ...]
@@ -106,12 +106,7 @@ def digamma_increments(xp: Any, x: Array, d: Array, y: Array | None = None,
     w**m - t**m = -u w H_{m-1}, Bregman of z**-m = u**2 w E_{m-1} (tests/test_kernels.py).
     """
     n = target.shift
-    y = x + d if y is None else y
-    infinite = (y == 0) | ~(y < INF) | ~(xp.abs(d / x) < INF)
-    d = xp.where(infinite, 0.0, d)
-    y = xp.where(infinite, x, y)
-    shifted = xp.where(d < 0, y, x) < float(n)
-    z = xp.where(shifted, x + float(n), x)
+    infinite, d, y, shifted, z = kernel.lgamma_shift(xp, x, d, y, target)
     zd = xp.where(shifted, y + float(n), y)
     t, w = 1.0 / z, 1.0 / zd
     u = d * t
