@@ -68,8 +68,9 @@ def test_auto_compiles_large_inputs_only_and_lgamma_with_its_options() -> None:
     assert not _execution._should_fuse("cross_entropy_poisson_poisson", gen.cross_entropy_poisson_poisson,
                                        big64 * 2, narrow=False)
     # lnGamma's graph compiles with buffers read twice materialised (minutes -> ~1 minute).
-    assert _execution._inductor_options(gen.kl_gamma_gamma) == {"realize_reads_threshold": 2}
-    assert _execution._inductor_options(gen.kl_normal_normal) == {}
+    common = _execution.COMMON_INDUCTOR_OPTIONS
+    assert _execution._inductor_options(gen.kl_gamma_gamma) == {**common, "realize_reads_threshold": 2}
+    assert _execution._inductor_options(gen.kl_normal_normal) == common
 
 
 def test_compiled_path_matches_eager_and_keeps_validate_args(mode) -> None:

@@ -119,8 +119,16 @@ INDUCTOR_OPTIONS = {"lgamma_bregman": {"realize_reads_threshold": 2}}
 EAGER_KERNELS = frozenset({"poisson_entropy"})
 
 
+#: Options for every compiled function. Inductor decides whether a CPU loop runs on all
+#: threads from the size of the first call it compiles for, and its on-disk cache then serves
+#: that decision to every later size: a kernel first compiled for 1,000 elements (a test)
+#: ran single-threaded at 1e6 (Normal KL 17.7 ms instead of 9.3 ms on 2 cores).
+#: ``dynamic_threads`` always emits the parallel region and lets OpenMP size it at run time.
+COMMON_INDUCTOR_OPTIONS = {"cpp.dynamic_threads": True}
+
+
 def _inductor_options(formula: Callable) -> dict:
-    options: dict = {}
+    options: dict = dict(COMMON_INDUCTOR_OPTIONS)
     for kernel, extra in INDUCTOR_OPTIONS.items():
         if kernel in formula.__code__.co_names:
             options.update(extra)
