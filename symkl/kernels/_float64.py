@@ -116,6 +116,14 @@ def _g_series(xp: Any, u: Array) -> Array:
     return z * (1.0 + (1.0 + z) * z * _poly(z * z, P_COEFFICIENTS))
 
 
+def _gh_series(xp: Any, u: Array) -> tuple[Array, Array]:
+    """(g(u)/u, h(u)) for u in [S_LOW, S_HIGH]: _g_series and _h_series sharing z and P."""
+    z = u / (2.0 + u)
+    w = z * z
+    p = _poly(w, P_COEFFICIENTS)
+    return z * (1.0 + (1.0 + z) * z * p), u * z - 2.0 * (z * w) * p
+
+
 def _expm1_series(xp: Any, d: Array) -> Array:
     """expm1(d) - d for |d| <= 1."""
     return d * d * _poly(d, EXPM1_COEFFICIENTS)
@@ -128,11 +136,15 @@ def _h_short(xp: Any, s: Array) -> Array:
 
 
 def _g_short(xp: Any, u: Array) -> Array:
-    return u * (0.5 + u * (-1.0 / 6.0 + u / 12.0))
+    return u * (0.5 + u * (-1.0 / 6.0 + u * (1.0 / 12.0)))  # constants folded: no division per lane
+
+
+def _gh_short(xp: Any, u: Array) -> tuple[Array, Array]:
+    return _g_short(xp, u), _h_short(xp, u)
 
 
 def _expm1_short(xp: Any, d: Array) -> Array:
-    return d * d * (0.5 + d * (1.0 / 6.0 + d / 24.0))
+    return d * d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0)))
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,8 @@ class Target:
     near_high: float
     h_near: Callable[[Any, Array], Array]
     g_near: Callable[[Any, Array], Array]
+    #: both at once, sharing their work: (g_near, h_near)
+    gh_near: Callable[[Any, Array], tuple[Array, Array]]
     #: |d| up to which expm1(d) - d comes from ``expm1_near``
     expm1_radius: float
     expm1_near: Callable[[Any, Array], Array]
@@ -163,8 +177,8 @@ class Target:
     poisson_series_terms: int = 16
 
 
-FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
-NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, 1e-3, _expm1_short, 4, STIRLING[:9], True, True,
+FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, _gh_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
+NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, _gh_short, 1e-3, _expm1_short, 4, STIRLING[:9], True, True,
                 poisson_direct_max=20.0, poisson_terms=60, poisson_series_terms=12)
 
 
@@ -332,6 +346,28 @@ def lgamma_shift(xp: Any, x: Array, d: Array, y: Array | None, target: Target) -
     return infinite, d, y, shifted, z
 
 
+def _stirling_head(xp: Any, z: Array, d: Array, target: Target) -> tuple[Array, Array]:
+    """z g(u) and h(u)/2 with u = d/z, z and z + d >= the target's shift (no pole, no
+    underflow): xlogx_bregman(z, d) and neglog_bregman(z, d)/2 sharing their one logarithm
+    and, near u = 0, the series' common polynomial."""
+    u = d / z
+    near = (u >= target.near_low) & (u <= target.near_high)
+    g_over_u, h = target.gh_near(xp, xp.where(near, u, 0.0))
+    far = ~near
+    y = xp.where(far, z + d, 2.0)
+    zf = xp.where(far, z, 1.0)
+    log_r = _log1p_from_endpoints(xp, xp.where(far, u, 1.0), y, zf, target, may_underflow=False, far_only=True)
+    zg = xp.where(near, d * g_over_u, y * log_r - xp.where(far, d, 1.0))
+    half_h = 0.5 * xp.where(near, h, u - log_r)
+    return zg, half_h
+
+
+#: lgamma_bregman's shift terms j >= 1 take the logarithm of one product of their ratios
+#: (y + j)/(x + j) where max(x, y) <= this bound (7 ratios within 2**+-840: no over- or
+#: underflow). Above it, the logarithms are < 7 * 745 in a result > 2**116 and are dropped.
+_PRODUCT_BOUND = 2.0**120
+
+
 def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: Target = FLOAT64) -> Array:
     """B_lnGamma(x + d, x) = lgamma(x + d) - lgamma(x) - d digamma(x), x > 0, x + d >= 0;
     ``y`` = x + d exactly, if the caller has it (see xlogx_bregman).
@@ -351,22 +387,44 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
     u = d/z, t = 1/z, w = 1/(z + d), z g = xlogx_bregman(z, d), h = neglog_bregman(z, d)
     and E_m(t, w) = sum_{a+b=m} (a+1) t**a w**b: the Bregman divergence of z**(1-2k) written
     with positive terms only. Every term of the sum is >= 0, so nothing cancels.
+
+    Cost: a logarithm is most of a lane's work, so the shift terms outside their near series
+    share one: sum_far h(s_j) = sum_far s_j - log(prod_far (1 + s_j)), the s_j of one sign and
+    each h(s_j) >= s_j / 2 there (nothing cancels). Three logarithms in all (NARROW: two, its
+    narrow operands keep even the j = 0 ratio in range) instead of n + 2.
     """
     n = target.shift
     infinite, d, y, shifted, z = lgamma_shift(xp, x, d, y, target)
     # The positive terms are summed with their rounding errors kept (Knuth's two-sum):
     # six flops a term buys ~2 ulp in float64, and the callers' differences amplify them.
-    acc, err = _two_sum(xlogx_bregman(xp, z, d, target=target), 0.5 * neglog_bregman(xp, z, d, target))
+    acc, err = _two_sum(*_stirling_head(xp, z, d, target))
     ds = xp.where(shifted, d, 0.0)
+    far_s = 0.0 * ds  # sum of the far s_j
+    ratio = 1.0 + far_s  # product of the far 1 + s_j
+    # FLOAT64: j = 0 (y/x may under- or overflow) takes its own logarithm, and the product
+    # of j >= 1 applies where max(x, y) <= _PRODUCT_BOUND.
+    separate_first = not target.narrow_operands
+    in_range = (xp.where(d < 0, x, y) <= _PRODUCT_BOUND) if separate_first else None
     for j in range(n):
-        # h(d / (x + j)), log(1 + s) from the endpoints x + j and y + j; for j >= 1 both
-        # are >= 1, so their ratio cannot underflow.
         xj, yj = (x, y) if j == 0 else (x + float(j), y + float(j))
         sj = ds / xj
-        log1p_sj = _log1p_from_endpoints(xp, sj, xp.where(shifted, yj, xj), xj, target, may_underflow=j == 0,
-                                          far_only=True)
-        acc, e = _two_sum(acc, neglog_bregman_split(xp, sj, log1p_sj, target))
+        near = (sj >= target.near_low) & (sj <= target.near_high)
+        acc, e = _two_sum(acc, xp.where(near, target.h_near(xp, xp.where(near, sj, 0.0)), 0.0))
         err = err + e
+        far = ~near
+        if j == 0 and separate_first:
+            log1p_s0 = _log1p_from_endpoints(xp, xp.where(far, sj, 1.0), xp.where(far, y, 2.0), xp.where(far, x, 1.0),
+                                             target, far_only=True)
+            acc, e = _two_sum(acc, xp.where(far, sj - log1p_s0, 0.0))
+            err = err + e
+            continue
+        # 1 + s_j rounded once, or the endpoints' ratio towards the pole (s_j < -1/2)
+        r = xp.where(sj < -0.5, xp.where(far, yj, 1.0) / xj, 1.0 + sj)
+        use = far if in_range is None else far & in_range
+        ratio = ratio * xp.where(use, r, 1.0)
+        far_s = far_s + xp.where(far, sj, 0.0)
+    acc, e = _two_sum(acc, far_s - xp.log(ratio))
+    err = err + e
 
     t = 1.0 / z
     w = 1.0 / (z + d)
