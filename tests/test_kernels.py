@@ -462,6 +462,20 @@ def test_narrow_target_before_rounding(name: str) -> None:
     assert (np.abs(narrow[finite] - full[finite]) <= 1e-9 * full[finite]).all()
 
 
+def test_narrow_y_log_y_towards_the_pole() -> None:
+    """NARROW's y log y divergence takes log(max(1 + u, 2**-60)) without the endpoints'
+    ratio: where 1 + u has lost u's digits or rounded to 0 (y/x below float64's eps) the
+    result, ~x, must still hold 1e-9 (float32 operands: y down to 1e-45)."""
+    x = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 3e38, 2.0, 1e-30], np.float32).astype(np.float64)
+    y = np.array([0.4, 1e-10, 1e-17, 1e-30, 1e-45, 1.0, 1.9999, 1e-45], np.float32).astype(np.float64)
+    narrow = knp._apply(f64.xlogx_bregman, x, y - x, y, target=f64.NARROW)
+    with mpmath.workdps(50):
+        for xi, yi, got in zip(x.tolist(), y.tolist(), narrow.tolist()):
+            X, Y = mpmath.mpf(xi), mpmath.mpf(yi)
+            ref = Y * mpmath.log(Y / X) - Y + X
+            assert abs(got - ref) <= 1e-9 * ref, (xi, yi, got, ref)
+
+
 def test_stirling_coefficients_are_exact_roundings() -> None:
     for k, c in enumerate(f64.STIRLING, start=1):
         assert f64.bernoulli(2 * k) == Fraction(*(int(v) for v in mpmath.bernfrac(2 * k)))
