@@ -395,10 +395,14 @@ def test_compile_fullgraph_captures_all_four() -> None:
 def test_compile_inductor_matches_eager(dtype: torch.dtype) -> None:
     # Inductor's vectorised log/log1p (SLEEF) and glibc's differ by about an ulp, which the
     # kernels' far branches can amplify a few times; the series branches agree exactly.
-    # Compiling takes minutes (the float64 lnGamma kernel ~3).
+    # Compiled as symkl.torch compiles (dynamic shapes, its inductor options): with
+    # inductor's defaults the lnGamma kernel took over 20 minutes.
+    from symkl.torch import _execution
+
     torch._dynamo.reset()
     x, d = _compile_inputs(dtype)
-    compiled = torch.compile(_all_four, fullgraph=True)
+    options = {**_execution.COMMON_INDUCTOR_OPTIONS, **_execution.INDUCTOR_OPTIONS["lgamma_bregman"]}
+    compiled = torch.compile(_all_four, fullgraph=True, dynamic=True, options=options)
     torch.testing.assert_close(compiled(x, d), _all_four(x, d), rtol=16 * torch.finfo(dtype).eps, atol=0)
 
 
