@@ -102,26 +102,37 @@ def _poly(w: Array, coeffs: tuple[float, ...]) -> Array:
     return out
 
 
+def _atanh_terms(u: Array) -> tuple[Array, Array, Array]:
+    """z = u/(2+u), w = z^2 and P(w): what both near series are built from."""
+    z = u / (2.0 + u)
+    w = z * z
+    return z, w, _poly(w, P_COEFFICIENTS)
+
+
+def _h_from(s: Array, z: Array, w: Array, p: Array) -> Array:
+    return s * z - 2.0 * (z * w) * p
+
+
+def _g_over_u_from(z: Array, p: Array) -> Array:
+    return z * (1.0 + (1.0 + z) * z * p)
+
+
 def _h_series(xp: Any, s: Array) -> Array:
     """s - log1p(s) for s in [S_LOW, S_HIGH] (other lanes: some finite value)."""
-    z = s / (2.0 + s)
-    w = z * z
-    return s * z - 2.0 * (z * w) * _poly(w, P_COEFFICIENTS)
+    return _h_from(s, *_atanh_terms(s))
 
 
 def _g_series(xp: Any, u: Array) -> Array:
     """g(u) / u = ((1+u) log1p(u) - u) / u for u in [S_LOW, S_HIGH]: z (1 + (1+z) z P(z^2))
     with z = u/(2+u) (2 z^2/(1 - z) = u z); the caller multiplies by x u = d."""
-    z = u / (2.0 + u)
-    return z * (1.0 + (1.0 + z) * z * _poly(z * z, P_COEFFICIENTS))
+    z, _, p = _atanh_terms(u)
+    return _g_over_u_from(z, p)
 
 
 def _gh_series(xp: Any, u: Array) -> tuple[Array, Array]:
-    """(g(u)/u, h(u)) for u in [S_LOW, S_HIGH]: _g_series and _h_series sharing z and P."""
-    z = u / (2.0 + u)
-    w = z * z
-    p = _poly(w, P_COEFFICIENTS)
-    return z * (1.0 + (1.0 + z) * z * p), u * z - 2.0 * (z * w) * p
+    """(g(u)/u, h(u)) for u in [S_LOW, S_HIGH], sharing z and P (lnGamma's Stirling head)."""
+    z, w, p = _atanh_terms(u)
+    return _g_over_u_from(z, p), _h_from(u, z, w, p)
 
 
 def _expm1_series(xp: Any, d: Array) -> Array:
