@@ -25,14 +25,15 @@ from symkl.kernels import _partials as pk
 from symkl.kernels import numpy as knp
 from symkl.kernels import torch as ktorch
 
-NAMES = ("neglog_bregman", "xlogx_bregman", "exp_bregman", "lgamma_bregman")
+NAMES = ("neglog_bregman", "xlogx_bregman", "exp_bregman", "lgamma_bregman", "lgamma_residual_bregman")
 DTYPES = (np.float32, np.float64)
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 
 # Asserted max-ULP bounds. float32 results are computed in float64 and rounded once (at most
 # ~0.5 ulp); float64 ones come from short series and direct formulas (measured maxima in the
 # test output, -s).
-ULP_BOUND = {"neglog_bregman": 4.0, "xlogx_bregman": 4.0, "exp_bregman": 4.0, "lgamma_bregman": 8.0}
+ULP_BOUND = {"neglog_bregman": 4.0, "xlogx_bregman": 4.0, "exp_bregman": 4.0, "lgamma_bregman": 8.0,
+             "lgamma_residual_bregman": 8.0}
 ULP_BOUND_FLOAT32 = 0.55
 
 DIGITS = 50
@@ -79,7 +80,13 @@ def reference(name: str, x: float, d: float) -> mpmath.mpf:
             return mpmath.exp(x) * (mpmath.expm1(d) - d)
         if x + d == 0:
             return mpmath.inf
-        return mpmath.loggamma(x + d) - mpmath.loggamma(x) - d * mpmath.digamma(x)
+        value = mpmath.loggamma(x + d) - mpmath.loggamma(x) - d * mpmath.digamma(x)
+        if name == "lgamma_residual_bregman":  # B_phi ~ s**2/4 of terms ~ x log x: more digits
+            with mpmath.workdps(DIGITS + 60):
+                y = x + d
+                value = (mpmath.loggamma(y) - mpmath.loggamma(x) - d * mpmath.digamma(x)
+                         - (y * mpmath.log(y / x) - d))
+        return +value
 
 
 def ulp_errors(got: np.ndarray, ref: list[mpmath.mpf], dtype: type) -> np.ndarray:
@@ -156,6 +163,7 @@ GRIDS = {
     "xlogx_bregman": (_ratio_grid, 1200),
     "exp_bregman": (_exp_grid, 1200),
     "lgamma_bregman": (_lgamma_grid, 700),
+    "lgamma_residual_bregman": (_lgamma_grid, 700),
 }
 
 
@@ -258,9 +266,10 @@ def test_never_nan_or_negative(x: list[float], frac: list[float], dtype: type) -
         da = np.clip(xa.astype(np.float64) * np.array(frac[: len(x)]), -big, big).astype(dtype)
     da = np.maximum(da, -xa)
     for name in NAMES:
-        xs = np.where(xa > 0, xa, dtype(1.0)) if name in ("neglog_bregman", "lgamma_bregman") else xa
+        lgamma = name in ("lgamma_bregman", "lgamma_residual_bregman")
+        xs = np.where(xa > 0, xa, dtype(1.0)) if name == "neglog_bregman" or lgamma else xa
         ds = np.maximum(da, -xs)
-        if name == "lgamma_bregman":
+        if lgamma:
             with np.errstate(over="ignore"):
                 ds = np.where(xs.astype(np.float64) + ds > 0, ds, dtype(0.0))
         if name == "exp_bregman":  # any finite x and d, both signs
@@ -324,6 +333,8 @@ def _exact_gradient(name: str, x: float, d: float) -> tuple[float, float]:
         if name == "exp_bregman":
             return float(mpmath.exp(x) * (mpmath.expm1(d) - d)), float(mpmath.exp(x) * mpmath.expm1(d))
         dpsi = mpmath.digamma(x + d) - mpmath.digamma(x)
+        if name == "lgamma_residual_bregman":
+            return float(dpsi - d * mpmath.polygamma(1, x) + s - mpmath.log1p(s)), float(dpsi - mpmath.log1p(s))
         return float(dpsi - d * mpmath.polygamma(1, x)), float(dpsi)
 
 
@@ -567,7 +578,7 @@ def test_neglog_split_accuracy(backend: str, dtype: type) -> None:
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
-@pytest.mark.parametrize("name", ["xlogx_bregman", "lgamma_bregman"])
+@pytest.mark.parametrize("name", ["xlogx_bregman", "lgamma_bregman", "lgamma_residual_bregman"])
 def test_exact_endpoint_keeps_far_results_accurate(name: str, backend: str) -> None:
     """Far from x the difference d = y - x is rounded; with y passed too, log(y/x) stays
     exact: B(x, y) for y/x down to 1e-30 within 4 ulp (float64). Given only the rounded d,
@@ -579,10 +590,10 @@ def test_exact_endpoint_keeps_far_results_accurate(name: str, backend: str) -> N
         ref = []
         for a, b in zip(x.tolist(), y.tolist()):
             a, b = mpmath.mpf(a), mpmath.mpf(b)
-            if name == "xlogx_bregman":
-                ref.append(b * mpmath.log(b / a) - b + a)
-            else:
-                ref.append(mpmath.loggamma(b) - mpmath.loggamma(a) - (b - a) * mpmath.digamma(a))
+            xlogx = b * mpmath.log(b / a) - b + a
+            lgamma = mpmath.loggamma(b) - mpmath.loggamma(a) - (b - a) * mpmath.digamma(a)
+            ref.append({"xlogx_bregman": xlogx, "lgamma_bregman": lgamma,
+                        "lgamma_residual_bregman": lgamma - xlogx}[name])
     kernel = getattr(knp if backend == "numpy" else ktorch, name)
     if backend == "torch":
         x, d, y = (torch.from_numpy(v) for v in (x, d, y))
@@ -787,3 +798,59 @@ def test_poisson_entropy_series() -> None:
                 for k, ck in enumerate(f64.poisson_entropy_series(f64.FLOAT64.poisson_series_terms)))
             exact = _poisson_entropy_reference(rate)
             assert abs(series - exact) / exact < 3e-17, (rate, mpmath.nstr(series - exact, 3))
+
+
+# ------------------------------------------------------------ lnGamma residual, products
+
+
+@pytest.mark.parametrize(("x", "y"), [("0.3", "5"), ("2.5", "2.6"), ("1e-3", "7"), ("7", "1e-3"),
+                                      ("1479", "274"), ("3", "100")])
+def test_lgamma_residual_shift_identity(x: str, y: str) -> None:
+    """The telescoped shift of lgamma_residual_bregman's docstring: with phi = lnGamma -
+    y log y + y, B_phi(x, y) = B_phi(x + n, y + n) + sum_{j<n} (y + j + 1) h(v_j),
+    v_j = d/((x + j)(y + j + 1)), and every v_j with j >= 1 inside the near series' range."""
+    with mpmath.workdps(40):
+        x, y = mpmath.mpf(x), mpmath.mpf(y)
+        d, n = y - x, f64.SHIFT
+
+        def bregman(a: mpmath.mpf, b: mpmath.mpf) -> mpmath.mpf:
+            def phi(t: mpmath.mpf) -> mpmath.mpf:
+                return mpmath.loggamma(t) - t * mpmath.log(t) + t
+            return phi(b) - phi(a) - (b - a) * (mpmath.digamma(a) - mpmath.log(a))
+
+        v = [d / ((x + j) * (y + j + 1)) for j in range(n)]
+        shifted = bregman(x + n, y + n) + sum((y + j + 1) * (v[j] - mpmath.log1p(v[j])) for j in range(n))
+        assert abs(shifted - bregman(x, y)) <= mpmath.mpf(10) ** -35 * bregman(x, y)
+        assert all(-0.5 < vj < 1 for vj in v[1:])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_product_difference_is_accurate_where_products_cancel(backend: str) -> None:
+    """a b - c e within 1 ulp of the result when the products agree to 1e-3 .. 1e-15, for
+    factors 1e-30 .. 1e30 and beyond 2**500 (scaled before the splits); float32 operands
+    multiply exactly in float64."""
+    rng = np.random.default_rng(5)
+    a, b = _loguniform(rng, 1e-30, 1e30, 300), _loguniform(rng, 1e-30, 1e30, 300)
+    rel = _loguniform(rng, 1e-15, 1e-3, 300) * rng.choice([-1.0, 1.0], 300)
+    c, e = a * (1 + rel), b * (1 - rel / 3)
+    a = np.concatenate([a, [1e300, 3.0, 1e-200]])
+    b = np.concatenate([b, [1e-100, 1e303, 1e250]])
+    c = np.concatenate([c, [1e300 * (1 + 1e-12), 3.0 * (1 + 1e-15), 1e-200]])
+    e = np.concatenate([e, [1e-100, 1e303 * (1 - 1e-13), 1e250 * (1 + 1e-12)]])
+    with mpmath.workdps(DIGITS):
+        ref = [mpmath.mpf(p) * mpmath.mpf(q) - mpmath.mpf(r) * mpmath.mpf(t)
+               for p, q, r, t in zip(a.tolist(), b.tolist(), c.tolist(), e.tolist())]
+    for dtype in DTYPES:
+        args = [v.astype(dtype) for v in (a, b, c, e)] if dtype is np.float64 else None
+        if dtype is np.float32:  # the float32 case: inputs cast, the reference on the cast values
+            keep = (a < 1e9) & (b < 1e9) & (a > 1e-9) & (b > 1e-9)
+            args = [v[keep].astype(dtype) for v in (a, b, c, e)]
+            with mpmath.workdps(DIGITS):
+                ref32 = [mpmath.mpf(float(p)) * mpmath.mpf(float(q)) - mpmath.mpf(float(r)) * mpmath.mpf(float(t))
+                         for p, q, r, t in zip(*(v.tolist() for v in args))]
+        if backend == "torch":
+            got = ktorch.product_difference(*(torch.from_numpy(v) for v in args)).numpy()
+        else:
+            got = knp.product_difference(*args)
+        err = ulp_errors(got, ref if dtype is np.float64 else ref32, dtype)
+        assert err.max() <= (1.0 if dtype is np.float64 else 0.5), f"{dtype.__name__}: {err.max():.2f} ulp"

@@ -101,6 +101,55 @@ class LgammaBregman(Bregman):
 
 
 
+class LgammaResidualBregman(Bregman):
+    """``B_lnGamma - B_{y log y}``: generator ``phi(y) = lnGamma(y) - y log y + y``, convex
+    (phi'' = psi' - 1/y > 0). For large arguments B_lnGamma and B_{y log y} agree to ~1/(2x)
+    of their size; families whose KL contains both (Gamma) are written with this node and
+    one merged ``y log y`` divergence instead, so that nothing cancels."""
+
+    kernel = "lgamma_residual_bregman"
+    generator_latex = r"\ln\Gamma - y \log y"
+
+    @staticmethod
+    def generator(y: sp.Expr) -> sp.Expr:
+        return sp.loggamma(y) - y * sp.log(y) + y
+
+
+class ProductDifference(sp.Function):
+    """``a b - c e``, kept whole so that its kernel computes it from exact products: near
+    P = Q a determinant like ``a_q b_p - a_p b_q`` is a tiny difference of two products."""
+
+    nargs = 4
+    is_real = True
+    kernel = "product_difference"
+
+    def elementary(self) -> sp.Expr:
+        a, b, c, e = self.args
+        return a * b - c * e
+
+    def _latex(self, printer) -> str:
+        return r"\left(%s\right)" % printer._print(self.elementary())
+
+    def _sympystr(self, printer) -> str:
+        return f"{self.kernel}({', '.join(printer._print(a) for a in self.args)})"
+
+
+class IfLessEqual(sp.Function):
+    """``then if lhs <= rhs else otherwise``: a per-element choice that stays where it is
+    written (SymPy folds a Piecewise inside a Sum out to the whole summand, which would
+    duplicate every kernel call of the summand into both branches)."""
+
+    nargs = 4
+    is_real = True
+
+    def elementary(self) -> sp.Expr:
+        lhs, rhs, then, otherwise = self.args
+        return sp.Piecewise((then, lhs <= rhs), (otherwise, True))
+
+    def _latex(self, printer) -> str:
+        return printer._print(self.elementary())
+
+
 class NeglogdetBregman(Bregman):
     """``tr(A^-1 B) - k - log det(A^-1 B)`` for k x k positive-definite ``A`` (base) and ``B``:
     the Bregman divergence of ``-log det`` (twice the KL between zero-mean Gaussians).
@@ -168,7 +217,8 @@ class PoissonEntropy(sp.Function):
 
 
 STABLE_NODES: tuple[type[sp.Function], ...] = (
-    NeglogBregman, NeglogdetBregman, XlogxBregman, ExpBregman, LgammaBregman, Log1p, PoissonEntropy,
+    NeglogBregman, NeglogdetBregman, XlogxBregman, ExpBregman, LgammaBregman, LgammaResidualBregman,
+    ProductDifference, IfLessEqual, Log1p, PoissonEntropy,
 )
 
 

@@ -19,10 +19,20 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
+from sympy.simplify.simplify import sum_combine
 
-from symkl.codegen.nodes import Bregman, Log1p, NeglogdetBregman, PoissonEntropy
+from symkl.codegen.nodes import (Bregman, IfLessEqual, Log1p, NeglogdetBregman, PoissonEntropy, ProductDifference,
+                                 to_elementary)
 from symkl.family import DIM
 from symkl.nodes import QuadForm
+
+
+def _combined_sums(expr: sp.Expr) -> sp.Expr:
+    """``sum_j a[j] + sum_j (b[j] - a[j])`` as ``sum_j b[j]`` (other expressions unchanged)."""
+    terms = sp.Add.make_args(sp.expand(expr))
+    if len(terms) < 2 or not all(isinstance(t, sp.Sum) for t in terms):
+        return expr
+    return sum_combine(list(terms))
 
 
 class UnsupportedNode(TypeError):
@@ -228,13 +238,21 @@ class ArrayPrinter(StrPrinter):
         (probs_p - probs_q)`` is ``probs_p``), so that far from x, where the difference d
         has been rounded, the kernel still sees the exact endpoint."""
         x, d = expr.args
-        y = sp.expand(sp.Add(x, d))
+        y = min((form(to_elementary(sp.Add(x, d))) for form in (sp.expand, sp.cancel, _combined_sums)),
+                key=sp.count_ops)
         args = [self._print(x), self._print(d)]
         if sp.count_ops(y) < sp.count_ops(x) + sp.count_ops(d) + 1:
             args.append(self._print(y))
         return f"{self.backend.kernels}.{expr.kernel}({', '.join(args)})"
 
-    _print_XlogxBregman = _print_LgammaBregman = _print_EndpointBregman
+    _print_XlogxBregman = _print_LgammaBregman = _print_LgammaResidualBregman = _print_EndpointBregman
+
+    def _print_IfLessEqual(self, expr: IfLessEqual) -> str:
+        lhs, rhs, then, otherwise = (self._print(a) for a in expr.args)
+        return f"{self.backend.where}({lhs} <= {rhs}, {then}, {otherwise})"
+
+    def _print_ProductDifference(self, expr: ProductDifference) -> str:
+        return f"{self.backend.kernels}.{expr.kernel}({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_NeglogBregman(self, expr) -> str:
         """``B_{-log}(x + d, x) = h(d/x)`` depends on d/x only: pass ``(1, d/x)`` and divide

@@ -344,7 +344,7 @@ def kl_beta_beta(concentration1_p, concentration0_p, concentration1_q, concentra
 
     Generated from symkl.kl('beta', 'beta').
     """
-    return kernels.lgamma_bregman(concentration0_p, concentration0_q - concentration0_p, concentration0_q) + kernels.lgamma_bregman(concentration1_p, concentration1_q - concentration1_p, concentration1_q) - kernels.lgamma_bregman(concentration0_p + concentration1_p, (concentration0_q - concentration0_p) + (concentration1_q - concentration1_p), concentration0_q + concentration1_q)
+    return kernels.lgamma_residual_bregman(concentration0_p, concentration0_q - concentration0_p, concentration0_q) + kernels.lgamma_residual_bregman(concentration1_p, concentration1_q - concentration1_p, concentration1_q) - kernels.lgamma_residual_bregman(concentration0_p + concentration1_p, (concentration0_q - concentration0_p) + (concentration1_q - concentration1_p), concentration0_q + concentration1_q) + kernels.xlogx_bregman(concentration0_p*(concentration0_q + concentration1_q)/(concentration0_p + concentration1_p), kernels.product_difference(concentration0_q, concentration1_p, concentration0_p, concentration1_q)/(concentration0_p + concentration1_p), concentration0_q) + kernels.xlogx_bregman(concentration1_p*(concentration0_q + concentration1_q)/(concentration0_p + concentration1_p), kernels.product_difference(concentration0_p, concentration1_q, concentration0_q, concentration1_p)/(concentration0_p + concentration1_p), concentration1_q)
 
 
 def kl_beta_normal(concentration1_p, concentration0_p, loc_q, scale_q):
@@ -392,7 +392,7 @@ def kl_dirichlet_dirichlet(concentration_p, concentration_q):
 
     Generated from symkl.kl('dirichlet', 'dirichlet').
     """
-    return -kernels.lgamma_bregman(np.sum(concentration_p, axis=-1), np.sum(-concentration_p + concentration_q, axis=-1)) + np.sum(kernels.lgamma_bregman(concentration_p, -concentration_p + concentration_q, concentration_q), axis=-1)
+    return -kernels.lgamma_residual_bregman(np.sum(concentration_p, axis=-1), np.sum(-concentration_p + concentration_q, axis=-1), np.sum(concentration_q, axis=-1)) + np.sum(kernels.lgamma_residual_bregman(concentration_p, -concentration_p + concentration_q, concentration_q) + kernels.xlogx_bregman(concentration_p*np.sum(concentration_q, axis=-1, keepdims=True)/np.sum(concentration_p, axis=-1, keepdims=True), np.where(np.sum(np.abs(-concentration_q + concentration_p), axis=-1, keepdims=True) <= np.sum(concentration_q, axis=-1, keepdims=True), kernels.product_difference(-concentration_p + concentration_q, np.sum(concentration_p, axis=-1, keepdims=True), concentration_p, np.sum(-concentration_p + concentration_q, axis=-1, keepdims=True)), kernels.product_difference(concentration_q, np.sum(concentration_p, axis=-1, keepdims=True), concentration_p, np.sum(concentration_q, axis=-1, keepdims=True)))/np.sum(concentration_p, axis=-1, keepdims=True)), axis=-1)
 
 
 def kl_exponential_exponential(rate_p, rate_q):
@@ -432,7 +432,7 @@ def kl_gamma_gamma(concentration_p, rate_p, concentration_q, rate_q):
 
     Generated from symkl.kl('gamma', 'gamma').
     """
-    return kernels.lgamma_bregman(concentration_p, concentration_q - concentration_p, concentration_q) + concentration_q*kernels.xlogx_bregman(rate_q, rate_p - rate_q, rate_p)/rate_p - (concentration_p - concentration_q)*(rate_p - rate_q)/rate_p
+    return kernels.lgamma_residual_bregman(concentration_p, concentration_q - concentration_p, concentration_q) + kernels.xlogx_bregman(concentration_p*rate_q/rate_p, kernels.product_difference(concentration_q, rate_p, concentration_p, rate_q)/rate_p, concentration_q)
 
 
 def kl_gamma_normal(concentration_p, rate_p, loc_q, scale_q):

@@ -5,14 +5,19 @@ convex generator f, evaluated from the base point x and the *increment* d (never
 x + d alone), so that it keeps full relative accuracy when d is small instead of
 cancelling, and is >= 0 by construction:
 
-==================  ===========  =========================================
-helper              f            B_f(x + d, x)
-==================  ===========  =========================================
-neglog_bregman      -log x       d/x - log1p(d/x)
-xlogx_bregman       x log x      (x + d) log1p(d/x) - d
-exp_bregman         exp x        exp(x) (expm1(d) - d)
-lgamma_bregman      lnGamma x    lgamma(x+d) - lgamma(x) - d digamma(x)
-==================  ===========  =========================================
+=======================  ====================  ==============================================
+helper                   f                     B_f(x + d, x)
+=======================  ====================  ==============================================
+neglog_bregman           -log x                d/x - log1p(d/x)
+xlogx_bregman            x log x               (x + d) log1p(d/x) - d
+exp_bregman              exp x                 exp(x) (expm1(d) - d)
+lgamma_bregman           lnGamma x             lgamma(x+d) - lgamma(x) - d digamma(x)
+lgamma_residual_bregman  lnGamma x - x log x   lgamma_bregman - xlogx_bregman, without
+                         + x                   computing either (Gamma, Beta, Dirichlet)
+=======================  ====================  ==============================================
+
+``product_difference(a, b, c, e) = a b - c e`` from exact products (Dekker), for increments
+such as the Gamma KL's ``a_q b_p - a_p b_q`` that vanish where P and Q agree.
 
 ``poisson_entropy(rate)`` is not a Bregman divergence but has the same problem:
 ``rate - rate log rate + E[log X!]`` cancels two terms of size ``rate log rate``; the kernel

@@ -30,7 +30,7 @@ never inside traced code.
 from __future__ import annotations
 
 from fractions import Fraction
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import mpmath
@@ -191,6 +191,10 @@ class Target:
 FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, _gh_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
 NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, _gh_short, 1e-3, _expm1_short, 4, STIRLING[:9], True, True,
                 poisson_direct_max=20.0, poisson_terms=60, poisson_series_terms=12)
+
+
+#: The targets with FLOAT64's shift (lgamma_residual_bregman's: see there).
+_SHIFTED_AS_FLOAT64 = {t.name: replace(t, shift=max(t.shift, SHIFT)) for t in (FLOAT64, NARROW)}
 
 
 def narrow_target_holds(number: float) -> bool:
@@ -445,8 +449,18 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
     acc, e = _two_sum(acc, far_s - xp.log(ratio))
     err = err + e
 
+    zy = xp.where(shifted, y + float(n), y)
+    value = acc + (err + _stirling_tail(xp, z, zy, d, target))
+    return xp.where(infinite | ~(value < INF), INF, value)
+
+
+def _stirling_tail(xp: Any, z: Array, zy: Array, d: Array, target: Target) -> Array:
+    """The Bregman divergence of Stirling's sum_k c_k z**(1-2k) from z to zy = z + d (both >=
+    the target's shift): u**2 w sum_k c_k E_{2k-2}(t, w) with u = d/z, t = 1/z, w = 1/zy and
+    E_m(t, w) = sum_{a+b=m} (a+1) t**a w**b -- positive terms only. zy is passed from the
+    caller's exact endpoint: z + d would carry d's rounding (~eps z) into zy << z."""
     t = 1.0 / z
-    w = 1.0 / (z + d)
+    w = 1.0 / zy
     u = d * t
     c = target.stirling
     series = c[0]  # c_1 E_0, E_0 = 1
@@ -457,8 +471,107 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
         e_m = t * e_m + h_m  # E_m = t E_{m-1} + h_m
         if m % 2 == 0:
             series = series + c[m // 2] * e_m
-    value = acc + (err + u * (u * w) * series)  # u w <= 1/z: no spurious overflow
+    return u * (u * w) * series  # u w <= 1/z: no spurious overflow
+
+
+def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
+                            target: Target = FLOAT64) -> Array:
+    """B_phi(x + d, x) for phi(y) = lnGamma(y) - y log y + y, x > 0, x + d >= 0: what is left
+    of lgamma_bregman once the y log y Bregman divergence is taken out,
+    B_lnGamma = B_phi + B_{y log y}. (+inf at the pole x + d == 0, exactly 0 for d == 0, >= 0:
+    phi'' = psi' - 1/x > 0.)
+
+    Why a kernel of its own: for large arguments B_lnGamma ~ B_{y log y} ~ x s**2/2 while
+    B_phi ~ s**2/4 (s = d/x), so B_lnGamma - B_{y log y} would cancel ~2x -- and a Gamma KL
+    written around B_lnGamma subtracts a cross term of that size (~10**3 ulp at
+    concentrations 1479 vs 274). Written around B_phi, the Gamma KL is a sum of two
+    non-negative Bregman divergences.
+
+    With lnGamma(x) = lnGamma(x + n) - sum_{j<n} log(x + j) and y = x + d, the shift terms
+    of phi telescope into positive terms (tests/test_kernels.py checks the identity):
+
+        B_phi(x, d) = B_phi(x + n, d) + sum_{j<n} (y + j + 1) h(v_j),
+        v_j = d / ((x + j)(y + j + 1)),  1 + v_j = (x + j + 1)(y + j) / ((x + j)(y + j + 1)),
+
+    h(v) = v - log1p(v), applied with n = the target's shift where min(x, y) < n. For j >= 1,
+    v_j lies in (-1/2, 1) (|d| < max(x, y) and (x + j)(y + j + 1) > that), inside the near
+    series' range: no logarithm. Only v_0 in (-1, 1/x) can be far (one logarithm). At
+    z = x (+ n), z + d >= n, Stirling's series gives
+
+        B_phi(z, d) = h(d/z)/2 + (the Bregman divergence of sum_k c_k z**(1-2k)),
+
+    the second term as in lgamma_bregman. Every term is >= 0: nothing cancels. Two
+    logarithms in all (lgamma_bregman: three).
+
+    The shift is FLOAT64's (8) for every target: B_phi ~ (psi' - 1/x) d**2/2 is ~8x smaller
+    than B_lnGamma at x = 4, NARROW's shift, where Stirling's truncation would then cost
+    2e-9 of the result."""
+    target = _SHIFTED_AS_FLOAT64[target.name]
+    n = target.shift
+    infinite, d, y, shifted, z = lgamma_shift(xp, x, d, y, target)
+    u = d / z
+    near = (u >= target.near_low) & (u <= target.near_high)
+    far = ~near
+    # The far lanes' log(Y/z) from the exact endpoint y (z + d would carry d's rounding,
+    # ~eps x, into a result ~1 where y << x), shifted by n (one rounding) where z is.
+    zy = xp.where(shifted, y + float(n), y)
+    log_r = _log1p_from_endpoints(xp, xp.where(far, u, 1.0), xp.where(far, zy, 2.0), xp.where(far, z, 1.0),
+                                  target, may_underflow=False, far_only=True)
+    half_h = 0.5 * xp.where(near, target.h_near(xp, xp.where(near, u, 0.0)), u - log_r)
+    acc, err = _two_sum(half_h, _stirling_tail(xp, z, zy, d, target))
+    ds = xp.where(shifted, d, 0.0)
+    ys = xp.where(shifted, y, 1.0)
+    for j in reversed(range(1, n)):  # smallest terms first; v_j in (-1/2, 1): the full series
+        w = ys + float(j + 1)
+        v = ds / (x + float(j)) / w
+        acc, e = _two_sum(acc, w * _h_series(xp, v))
+        err = err + e
+    w = ys + 1.0
+    v = ds / x / w
+    near = (v >= target.near_low) & (v <= target.near_high)
+    far = ~near
+    # 1 + v_0 rounded once, or towards the pole (v_0 < -1/2, where 1 + v_0 loses v_0's digits)
+    # from the endpoints: y/(y + 1) (x + 1)/x, neither factor over- or underflowing.
+    xf, yf, vf = xp.where(far, x, 1.0), xp.where(far, ys, 1.0), xp.where(far, v, 1.0)
+    r = xp.where(vf < -0.5, (yf / (yf + 1.0)) * ((xf + 1.0) / xf), 1.0 + vf)
+    acc, e = _two_sum(acc, w * xp.where(near, target.h_near(xp, xp.where(near, v, 0.0)), vf - xp.log(r)))
+    value = acc + (err + e)
     return xp.where(infinite | ~(value < INF), INF, value)
+
+
+#: Dekker's splitter 2**27 + 1: a = hi + lo with 26-bit halves, so hi * hi' etc. are exact.
+_SPLITTER = 134217729.0
+#: Operands above this would overflow in the split; product_difference scales them first.
+_SPLIT_MAX = 2.0**500
+
+
+def _two_product(a: Array, b: Array) -> tuple[Array, Array]:
+    """p + e == a b exactly, p = fl(a b) (Dekker; torch has no fma to do it in two flops)."""
+    p = a * b
+    ca, cb = _SPLITTER * a, _SPLITTER * b
+    a_hi, b_hi = ca - (ca - a), cb - (cb - b)
+    a_lo, b_lo = a - a_hi, b - b_hi
+    return p, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+def product_difference(xp: Any, a: Array, b: Array, c: Array, e: Array, target: Target = FLOAT64) -> Array:
+    """a b - c e to a few ulp of the result, however much the two products cancel (the
+    determinant a_q b_p - a_p b_q of the Gamma KL vanishes where P's and Q's means agree).
+
+    Both products are exact as p + err (Dekker); p1 - p2 is exact where they cancel
+    (Sterbenz) and dominates where they do not. Above 2**500, the first factors (a, c) and
+    the second (b, e) are scaled by a power of two, exactly, so that the splits cannot
+    overflow; the result over- or underflows only where a b - c e itself does. Narrow
+    operands (24-bit significands) multiply exactly in float64: one rounding, no splits."""
+    if target.narrow_operands:
+        return a * b - c * e
+    big_1 = (xp.abs(a) > _SPLIT_MAX) | (xp.abs(c) > _SPLIT_MAX)
+    big_2 = (xp.abs(b) > _SPLIT_MAX) | (xp.abs(e) > _SPLIT_MAX)
+    p1, e1 = _two_product(xp.where(big_1, a * 2.0**-500, a), xp.where(big_2, b * 2.0**-500, b))
+    p2, e2 = _two_product(xp.where(big_1, c * 2.0**-500, c), xp.where(big_2, e * 2.0**-500, e))
+    out = (p1 - p2) + (e1 - e2)
+    out = xp.where(big_1, out * 2.0**500, out)
+    return xp.where(big_2, out * 2.0**500, out)
 
 
 # -- Poisson entropy ---------------------------------------------------------------------

@@ -144,6 +144,22 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
     return bregman, increment, None
 
 
+def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
+                            target: Target = FLOAT64) -> Partials:
+    """B_phi = B_lnGamma - B_{y log y}: the differences of their partials, psi's Bregman
+    divergence + h(d/x) and psi(y) - psi(x) - log(y/x). The second cancels ~x/d-fold for
+    large arguments (a few digits of a gradient, not of the value); 0 at the pole."""
+    lg_x, lg_d, _ = lgamma_bregman(xp, x, d, y, target)
+    xl_x, xl_d, _ = xlogx_bregman(xp, x, d, y, target)
+    pole = (x + d if y is None else y) == 0
+    return xp.where(pole, 0.0, lg_x - xl_x), xp.where(pole, 0.0, lg_d - xl_d), None
+
+
+def product_difference(xp: Any, a: Array, b: Array, c: Array, e: Array, target: Target = FLOAT64) -> Partials:
+    """d(a b - c e) = (b, a, -e, -c)."""
+    return b, a, -e, -c
+
+
 def digamma(xp: Any, x: Array, target: Target = FLOAT64) -> Partials:
     return (trigamma(xp, x, target),)
 
@@ -176,5 +192,5 @@ def poisson_entropy(xp: Any, rate: Array, target: Target = FLOAT64) -> Partials:
     return (xp.where(rate == 0, 0.0, xp.where(direct, acc + err, large)),)
 
 
-__all__ = ["digamma", "digamma_increments", "exp_bregman", "lgamma_bregman", "neglog_bregman",
-           "neglog_bregman_split", "poisson_entropy", "trigamma", "xlogx_bregman"]
+__all__ = ["digamma", "digamma_increments", "exp_bregman", "lgamma_bregman", "lgamma_residual_bregman", "neglog_bregman",
+           "neglog_bregman_split", "poisson_entropy", "product_difference", "trigamma", "xlogx_bregman"]

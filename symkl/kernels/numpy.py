@@ -16,8 +16,8 @@ from numpy.typing import ArrayLike
 
 from symkl.kernels import _float64
 
-__all__ = ["digamma", "exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
-           "poisson_entropy", "xlogx_bregman"]
+__all__ = ["digamma", "exp_bregman", "lgamma_bregman", "lgamma_residual_bregman", "log1p_ratio", "log_ratio",
+           "neglog_bregman", "neglog_bregman_split", "poisson_entropy", "product_difference", "xlogx_bregman"]
 
 
 class _Numpy:
@@ -75,6 +75,16 @@ def exp_bregman(x: ArrayLike, d: ArrayLike) -> np.ndarray:
 @_documented_by(_float64.lgamma_bregman)
 def lgamma_bregman(x: ArrayLike, d: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
     return _apply(_float64.lgamma_bregman, x, d, y)
+
+
+@_documented_by(_float64.lgamma_residual_bregman)
+def lgamma_residual_bregman(x: ArrayLike, d: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
+    return _apply(_float64.lgamma_residual_bregman, x, d, y)
+
+
+@_documented_by(_float64.product_difference)
+def product_difference(a: ArrayLike, b: ArrayLike, c: ArrayLike, e: ArrayLike) -> np.ndarray:
+    return _apply(_float64.product_difference, a, b, c, e)
 
 
 @_documented_by(_float64.neglog_bregman_split)

@@ -23,8 +23,8 @@ import torch
 
 from symkl.kernels import _float64, _partials
 
-__all__ = ["digamma", "exp_bregman", "lgamma_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
-           "poisson_entropy", "xlogx_bregman"]
+__all__ = ["digamma", "exp_bregman", "lgamma_bregman", "lgamma_residual_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
+           "poisson_entropy", "product_difference", "xlogx_bregman"]
 
 
 class _Torch:
@@ -46,11 +46,16 @@ def _promoted_dtype(args: tuple) -> torch.dtype:
     return torch.get_default_dtype() if numbers and not dtype.is_floating_point else dtype
 
 
+#: Array arguments of the widest kernel (product_difference): every autograd Function takes
+#: this many slots.
+SLOTS = 4
+
+
 def _differentiable(algorithm: Callable, partials: Callable, arity: int) -> type[torch.autograd.Function]:
     """``algorithm`` (a _float64 kernel of ``arity`` array arguments) as an autograd Function with ``partials`` (its _partials twin: one partial derivative per
     argument, None for one that gets no gradient) as the backward.
 
-    Called with all three array slots (``None`` for the unused): dynamo's inference path
+    Called with all four array slots (``None`` for the unused): dynamo's inference path
     only recognises a ctx-free ``forward`` whose parameter count matches the call. The
     precision target travels by name (a constant string for dynamo).
 
@@ -63,8 +68,9 @@ def _differentiable(algorithm: Callable, partials: Callable, arity: int) -> type
         generate_vmap_rule = True  # forward is pure torch code: vmap batches it as is
 
         @staticmethod
-        def forward(target: str, a: torch.Tensor, b: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
-            return algorithm(_Torch, *(a, b, c)[:arity], target=_float64.TARGETS[target])
+        def forward(target: str, a: torch.Tensor, b: torch.Tensor | None, c: torch.Tensor | None,
+                    e: torch.Tensor | None) -> torch.Tensor:
+            return algorithm(_Torch, *(a, b, c, e)[:arity], target=_float64.TARGETS[target])
 
         @staticmethod
         def setup_context(ctx, inputs, output):  # type: ignore[no-untyped-def]
@@ -75,7 +81,7 @@ def _differentiable(algorithm: Callable, partials: Callable, arity: int) -> type
         def backward(ctx, grad: torch.Tensor):  # type: ignore[no-untyped-def]
             args = ctx.saved_tensors
             wanted = ctx.needs_input_grad[1:1 + arity]
-            grads = [None] * 4
+            grads = [None] * (1 + SLOTS)
             if any(wanted):
                 out = partials(_Torch, *args, target=_float64.TARGETS[ctx.target])
                 for i, (p, need, arg) in enumerate(zip(out, wanted, args)):
@@ -96,7 +102,8 @@ def _sum_to(grad: torch.Tensor, arg: torch.Tensor) -> torch.Tensor:
 _FUNCTIONS: dict[Callable, type[torch.autograd.Function]] = {
     getattr(_float64, name): _differentiable(getattr(_float64, name), getattr(_partials, name), arity)
     for name, arity in (("neglog_bregman", 2), ("neglog_bregman_split", 2), ("xlogx_bregman", 3),
-                        ("exp_bregman", 2), ("lgamma_bregman", 3), ("digamma", 1), ("poisson_entropy", 1))
+                        ("exp_bregman", 2), ("lgamma_bregman", 3), ("lgamma_residual_bregman", 3), ("digamma", 1),
+                        ("poisson_entropy", 1), ("product_difference", 4))
 }
 
 
@@ -122,11 +129,11 @@ def _apply(kernel: Callable, *args: torch.Tensor | float | None,
         with torch.no_grad():  # value and partials in the same fused pass
             value = kernel(_Torch, *args, target=target)
             partials = getattr(_partials, kernel.__name__)(_Torch, *args, target=target)
-        slots = (*args, *(None,) * (3 - len(args)))
-        derivatives = (*partials, *(None,) * (3 - len(partials)))
+        slots = (*args, *(None,) * (SLOTS - len(args)))
+        derivatives = (*partials, *(None,) * (SLOTS - len(partials)))
         out = _AttachPartials.apply(value, *derivatives, *slots)
     else:
-        out = function.apply(target.name, *args, *(None,) * (3 - len(args)))
+        out = function.apply(target.name, *args, *(None,) * (SLOTS - len(args)))
     return out.to(dtype)
 
 
@@ -159,7 +166,7 @@ class _AttachPartials(torch.autograd.Function):
     forward, without autograd history: first derivatives only)."""
 
     @staticmethod
-    def forward(value, p0, p1, p2, a0, a1, a2):  # type: ignore[no-untyped-def]
+    def forward(value, p0, p1, p2, p3, a0, a1, a2, a3):  # type: ignore[no-untyped-def]
         return value.clone()
 
     @staticmethod
@@ -172,11 +179,11 @@ class _AttachPartials(torch.autograd.Function):
         if torch.is_grad_enabled():
             raise RuntimeError("symkl: higher derivatives of a compiled symkl function are not available; "
                                "call symkl.torch.set_compile_mode('never') to differentiate twice")
-        p0, p1, p2, a0, a1, a2 = ctx.saved_tensors
-        wanted = ctx.needs_input_grad[4:]
+        p0, p1, p2, p3, a0, a1, a2, a3 = ctx.saved_tensors
+        wanted = ctx.needs_input_grad[1 + SLOTS:]
         grads = [None if p is None or not need else _sum_to(grad * p, a)
-                 for p, a, need in zip((p0, p1, p2), (a0, a1, a2), wanted)]
-        return (None, None, None, None, *grads)
+                 for p, a, need in zip((p0, p1, p2, p3), (a0, a1, a2, a3), wanted)]
+        return (None, *(None,) * SLOTS, *grads)
 
 
 def _documented_by(algorithm: Callable) -> Callable[[Callable], Callable]:
@@ -206,6 +213,16 @@ def exp_bregman(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 @_documented_by(_float64.lgamma_bregman)
 def lgamma_bregman(x: torch.Tensor, d: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     return _apply(_float64.lgamma_bregman, x, d, y)
+
+
+@_documented_by(_float64.lgamma_residual_bregman)
+def lgamma_residual_bregman(x: torch.Tensor, d: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    return _apply(_float64.lgamma_residual_bregman, x, d, y)
+
+
+@_documented_by(_float64.product_difference)
+def product_difference(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.product_difference, a, b, c, e)
 
 
 @_documented_by(_float64.neglog_bregman_split)

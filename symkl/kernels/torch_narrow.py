@@ -31,6 +31,14 @@ def lgamma_bregman(x: torch.Tensor, d: torch.Tensor, y: torch.Tensor | None = No
     return _apply(_float64.lgamma_bregman, x, d, y, target=_TARGET)
 
 
+def lgamma_residual_bregman(x: torch.Tensor, d: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    return _apply(_float64.lgamma_residual_bregman, x, d, y, target=_TARGET)
+
+
+def product_difference(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    return _apply(_float64.product_difference, a, b, c, e, target=_TARGET)
+
+
 def neglog_bregman_split(s: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
     return _apply(_float64.neglog_bregman_split, s, log_r, target=_TARGET)
 
