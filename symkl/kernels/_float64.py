@@ -521,11 +521,14 @@ def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
     acc, err = _two_sum(half_h, _stirling_tail(xp, z, zy, d, target))
     ds = xp.where(shifted, d, 0.0)
     ys = xp.where(shifted, y, 1.0)
-    for j in reversed(range(1, n)):  # smallest terms first; v_j in (-1/2, 1): the full series
-        w = ys + float(j + 1)
-        v = ds / (x + float(j)) / w
-        acc, e = _two_sum(acc, w * _h_series(xp, v))
-        err = err + e
+    # j = 1 .. n-1 along a trailing axis: v_j in (-1/2, 1), the full series for all. One
+    # set of array operations instead of n - 1 keeps the compiled graph small (inductor's
+    # compile time grows with it: minutes per function otherwise).
+    j = xp.steps(x, 1, n)
+    w = ys[..., None] + (j + 1.0)
+    v = ds[..., None] / (x[..., None] + j) / w
+    acc, e = _two_sum(acc, xp.sum_last(w * _h_series(xp, v)))
+    err = err + e
     w = ys + 1.0
     v = ds / x / w
     near = (v >= target.near_low) & (v <= target.near_high)

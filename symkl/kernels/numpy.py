@@ -25,6 +25,14 @@ class _Numpy:
 
     where, log, log1p, expm1, exp, sqrt, abs = np.where, np.log, np.log1p, np.expm1, np.exp, np.sqrt, np.abs
 
+    @staticmethod
+    def steps(like: np.ndarray, start: int, stop: int) -> np.ndarray:
+        return np.arange(start, stop, dtype=np.float64)
+
+    @staticmethod
+    def sum_last(a: np.ndarray) -> np.ndarray:
+        return np.sum(a, axis=-1)
+
 
 def _apply(kernel: Callable, *args: ArrayLike | None, target: _float64.Target | None = None) -> np.ndarray:
     """Run a float64 algorithm on the arguments (``None`` passes through: an optional

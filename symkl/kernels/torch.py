@@ -33,6 +33,15 @@ class _Torch:
     where, log, log1p, expm1, exp, sqrt, abs = (torch.where, torch.log, torch.log1p, torch.expm1,
                                                 torch.exp, torch.sqrt, torch.abs)
 
+    @staticmethod
+    def steps(like: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """start, start + 1, .. stop - 1 as floats of ``like``'s dtype and device."""
+        return torch.arange(start, stop, dtype=like.dtype, device=like.device)
+
+    @staticmethod
+    def sum_last(t: torch.Tensor) -> torch.Tensor:
+        return t.sum(-1)
+
 
 def _promoted_dtype(args: tuple) -> torch.dtype:
     # Python numbers are weak, as in torch arithmetic (torch.result_type would break graphs).

@@ -105,9 +105,11 @@ def _in_float64(name: str, formula: Callable, narrow: bool) -> Callable:
 
 #: Inductor options per kernel, for the functions that call it. lnGamma's shift terms are
 #: read by many consumers, and by default inductor re-inlines each into every reader: the
-#: float64 Gamma KL then took ~3 minutes to compile (2 cores; with lgamma_residual_bregman 7). Materialising any buffer read
+#: float64 Gamma KL then took ~3 minutes to compile (2 cores). Materialising any buffer read
 #: twice (``realize_reads_threshold=2``) keeps it at ~1.5 minutes without slowing the code
-#: (docs/speed.md has the ratios and first-call costs).
+#: (docs/speed.md has the ratios and first-call costs). lgamma_residual_bregman (Gamma, Beta,
+#: Dirichlet since their KL is written with it): float64 Gamma KL 148 s with the option, 207 s
+#: without; float64 Beta 197 s (fresh inductor cache, 2 cores).
 INDUCTOR_OPTIONS = {"lgamma_bregman": {"realize_reads_threshold": 2},
                     "lgamma_residual_bregman": {"realize_reads_threshold": 2}}
 
