@@ -127,6 +127,37 @@ def test_compiled_path_with_gradients_one_graph_for_all_sizes(mode) -> None:
         torch.autograd.grad(g0.sum(), leaves[0])
 
 
+@pytest.mark.parametrize("same_tensor_for_p_and_q", [False, True])
+def test_attached_partials_trace_in_one_graph_for_every_kernel(same_tensor_for_p_and_q: bool) -> None:
+    """Every kernel of the Gamma, Beta and Dirichlet KLs (lnGamma residual, y log y, exact
+    product differences, whose partial d/da = b is an input) traces into one graph with
+    attached partials, also when P's and Q's parameters are the same tensor: dynamo rejects an
+    autograd Function whose inputs repeat a tensor. (The "eager" backend: no inductor compile.)"""
+    from symkl.generated import torch_functions as gen
+    from symkl.kernels import torch as kernels_torch
+
+    g = torch.Generator().manual_seed(9)
+    for name, k in (("kl_gamma_gamma", 4), ("kl_beta_beta", 4), ("kl_dirichlet_dirichlet", 2)):
+        torch._dynamo.reset()
+        shape = (50, 3) if name == "kl_dirichlet_dirichlet" else (50,)
+        args = [torch.rand(shape, dtype=torch.float64, generator=g) + 0.5 for _ in range(k)]
+        if same_tensor_for_p_and_q:
+            args[k // 2:] = args[:k // 2]
+        leaves = list({id(a): a.requires_grad_() for a in args}.values())
+        formula = getattr(gen, name)
+
+        def run(*xs: torch.Tensor) -> torch.Tensor:
+            with kernels_torch.partials_in_forward():
+                return formula(*xs)
+
+        compiled = torch.compile(run, fullgraph=True, backend="eager", dynamic=True)
+        fused = compiled(*args)
+        torch.testing.assert_close(fused, formula(*args), rtol=0, atol=0)
+        expected = torch.autograd.grad(formula(*args).sum(), leaves)
+        for got, want in zip(torch.autograd.grad(fused.sum(), leaves), expected):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
 def test_compile_failure_falls_back_with_one_warning(mode, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("no compiler here")

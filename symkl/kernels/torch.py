@@ -140,10 +140,20 @@ def _apply(kernel: Callable, *args: torch.Tensor | float | None,
             partials = getattr(_partials, kernel.__name__)(_Torch, *args, target=target)
         slots = (*args, *(None,) * (SLOTS - len(args)))
         derivatives = (*partials, *(None,) * (SLOTS - len(partials)))
-        out = _AttachPartials.apply(value, *derivatives, *slots)
+        out = _AttachPartials.apply(*_distinct((value, *derivatives, *slots)))
     else:
-        out = function.apply(target.name, *args, *(None,) * (SLOTS - len(args)))
+        out = function.apply(target.name, *_distinct((*args, *(None,) * (SLOTS - len(args)))))
     return out.to(dtype)
+
+
+def _distinct(tensors: tuple) -> tuple:
+    """The same tensors as distinct objects (aliases, ``view_as``): dynamo cannot trace an
+    autograd Function whose inputs repeat a tensor ("duplicate tensor input"), as when P's and
+    Q's parameter are the same tensor or a partial is an input (product_difference's
+    d/da = b). Under tracing, object identity does not tell repeats apart (``.to`` of a tensor
+    already in float64 is the same graph node in a new wrapper), so every tensor is aliased:
+    free in eager and compiled code, and gradients flow through an alias unchanged."""
+    return tuple(None if t is None else t.view_as(t) for t in tensors)
 
 
 _attaching = {"on": False}
