@@ -83,6 +83,9 @@ def fit_expm1_tail(terms: int) -> tuple[float, ...]:
 
 #: P on z in [-3/5, 3/5] (fit error < 1e-17).
 P_COEFFICIENTS = fit_atanh_tail(mpmath.mpf(9) / 25, 18)
+#: P on z in [-1/3, 1/3] (w <= 1/9; fit error 2.4e-12): NARROW's series for the shift terms
+#: j >= 1 of lgamma_residual_bregman, whose arguments lie in (-1/2, 1).
+P_COEFFICIENTS_INNER = fit_atanh_tail(mpmath.mpf(1) / 9, 7)
 #: (expm1(d) - d)/d^2 on [-1, 1] (fit error 2e-19, relative 5e-19).
 EXPM1_COEFFICIENTS = fit_expm1_tail(15)
 STIRLING = tuple(float(bernoulli(2 * k) / (2 * k * (2 * k - 1))) for k in range(1, STIRLING_TERMS + 1))
@@ -154,6 +157,13 @@ def _gh_short(xp: Any, u: Array) -> tuple[Array, Array]:
     return _g_short(xp, u), _h_short(xp, u)
 
 
+def _h_inner_short(xp: Any, s: Array) -> Array:
+    """s - log1p(s) for s in (-1/2, 1) to ~1e-12 relative (NARROW's shift terms)."""
+    z = s / (2.0 + s)
+    w = z * z
+    return _h_from(s, z, w, _poly(w, P_COEFFICIENTS_INNER))
+
+
 def _expm1_short(xp: Any, d: Array) -> Array:
     return d * d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0)))
 
@@ -186,15 +196,19 @@ class Target:
     poisson_direct_max: float = 40.0
     poisson_terms: int = 112
     poisson_series_terms: int = 16
+    #: lgamma_residual_bregman's shift and its series for the shift terms j >= 1
+    residual_shift: int = SHIFT
+    h_inner: Callable[[Any, Array], Array] = _h_series
 
 
 FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, _gh_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
 NARROW = Target("narrow", -1e-3, 1e-3, _h_short, _g_short, _gh_short, 1e-3, _expm1_short, 4, STIRLING[:9], True, True,
-                poisson_direct_max=20.0, poisson_terms=60, poisson_series_terms=12)
+                poisson_direct_max=20.0, poisson_terms=60, poisson_series_terms=12,
+                residual_shift=5, h_inner=_h_inner_short)
 
 
-#: The targets with FLOAT64's shift (lgamma_residual_bregman's: see there).
-_SHIFTED_AS_FLOAT64 = {t.name: replace(t, shift=max(t.shift, SHIFT)) for t in (FLOAT64, NARROW)}
+#: The targets with lgamma_residual_bregman's shift (see there).
+_RESIDUAL_TARGETS = {t.name: replace(t, shift=t.residual_shift) for t in (FLOAT64, NARROW)}
 
 
 def narrow_target_holds(number: float) -> bool:
@@ -503,10 +517,11 @@ def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
     the second term as in lgamma_bregman. Every term is >= 0: nothing cancels. Two
     logarithms in all (lgamma_bregman: three).
 
-    The shift is FLOAT64's (8) for every target: B_phi ~ (psi' - 1/x) d**2/2 is ~8x smaller
-    than B_lnGamma at x = 4, NARROW's shift, where Stirling's truncation would then cost
-    2e-9 of the result."""
-    target = _SHIFTED_AS_FLOAT64[target.name]
+    The target's ``residual_shift``: 8 for FLOAT64; 5 for NARROW, not its lnGamma shift of 4,
+    since B_phi ~ (psi' - 1/x) d**2/2 is ~8x smaller than B_lnGamma at x = 4, where Stirling's
+    truncation would cost 2e-9 of it (at 5: 5e-11). NARROW's shift terms take a 7-term
+    series (``h_inner``, 1e-12 relative on (-1/2, 1)) instead of FLOAT64's 18 terms."""
+    target = _RESIDUAL_TARGETS[target.name]
     n = target.shift
     infinite, d, y, shifted, z = lgamma_shift(xp, x, d, y, target)
     u = d / z
@@ -527,7 +542,7 @@ def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
     j = xp.steps(x, 1, n)
     w = ys[..., None] + (j + 1.0)
     v = ds[..., None] / (x[..., None] + j) / w
-    acc, e = _two_sum(acc, xp.sum_last(w * _h_series(xp, v)))
+    acc, e = _two_sum(acc, xp.sum_last(w * target.h_inner(xp, v)))
     err = err + e
     w = ys + 1.0
     v = ds / x / w
