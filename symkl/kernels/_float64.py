@@ -105,11 +105,11 @@ def _poly(w: Array, coeffs: tuple[float, ...]) -> Array:
     return out
 
 
-def _atanh_terms(u: Array) -> tuple[Array, Array, Array]:
+def _atanh_terms(u: Array, coefficients: tuple[float, ...] = P_COEFFICIENTS) -> tuple[Array, Array, Array]:
     """z = u/(2+u), w = z^2 and P(w): what both near series are built from."""
     z = u / (2.0 + u)
     w = z * z
-    return z, w, _poly(w, P_COEFFICIENTS)
+    return z, w, _poly(w, coefficients)
 
 
 def _h_from(s: Array, z: Array, w: Array, p: Array) -> Array:
@@ -159,9 +159,7 @@ def _gh_short(xp: Any, u: Array) -> tuple[Array, Array]:
 
 def _h_inner_short(xp: Any, s: Array) -> Array:
     """s - log1p(s) for s in (-1/2, 1) to ~1e-12 relative (NARROW's shift terms)."""
-    z = s / (2.0 + s)
-    w = z * z
-    return _h_from(s, z, w, _poly(w, P_COEFFICIENTS_INNER))
+    return _h_from(s, *_atanh_terms(s, P_COEFFICIENTS_INNER))
 
 
 def _expm1_short(xp: Any, d: Array) -> Array:
