@@ -83,9 +83,12 @@ def fit_expm1_tail(terms: int) -> tuple[float, ...]:
 
 #: P on z in [-3/5, 3/5] (fit error < 1e-17).
 P_COEFFICIENTS = fit_atanh_tail(mpmath.mpf(9) / 25, 18)
-#: P on z in [-1/3, 1/3] (w <= 1/9; fit error 2.4e-12): NARROW's series for the shift terms
-#: j >= 1 of lgamma_residual_bregman, whose arguments lie in (-1/2, 1).
-P_COEFFICIENTS_INNER = fit_atanh_tail(mpmath.mpf(1) / 9, 7)
+#: P on z in [-1/3, 1/3] (w <= 1/9), the series for the shift terms j >= 1 of
+#: lgamma_residual_bregman, whose arguments lie in (-1/2, 1): 11 terms for FLOAT64 (relative
+#: fit error 6e-17, where more terms stop helping: the coefficients' own rounding), 7 for
+#: NARROW (2.4e-12). FLOAT64's 18-term P would spend 7 more terms per shift term.
+P_COEFFICIENTS_INNER = fit_atanh_tail(mpmath.mpf(1) / 9, 11)
+P_COEFFICIENTS_INNER_SHORT = fit_atanh_tail(mpmath.mpf(1) / 9, 7)
 #: (expm1(d) - d)/d^2 on [-1, 1] (fit error 2e-19, relative 5e-19).
 EXPM1_COEFFICIENTS = fit_expm1_tail(15)
 STIRLING = tuple(float(bernoulli(2 * k) / (2 * k * (2 * k - 1))) for k in range(1, STIRLING_TERMS + 1))
@@ -157,9 +160,14 @@ def _gh_short(xp: Any, u: Array) -> tuple[Array, Array]:
     return _g_short(xp, u), _h_short(xp, u)
 
 
+def _h_inner(xp: Any, s: Array) -> Array:
+    """s - log1p(s) for s in (-1/2, 1) (FLOAT64's shift terms)."""
+    return _h_from(s, *_atanh_terms(s, P_COEFFICIENTS_INNER))
+
+
 def _h_inner_short(xp: Any, s: Array) -> Array:
     """s - log1p(s) for s in (-1/2, 1) to ~1e-12 relative (NARROW's shift terms)."""
-    return _h_from(s, *_atanh_terms(s, P_COEFFICIENTS_INNER))
+    return _h_from(s, *_atanh_terms(s, P_COEFFICIENTS_INNER_SHORT))
 
 
 def _expm1_short(xp: Any, d: Array) -> Array:
@@ -196,7 +204,7 @@ class Target:
     poisson_series_terms: int = 16
     #: lgamma_residual_bregman's shift and its series for the shift terms j >= 1
     residual_shift: int = SHIFT
-    h_inner: Callable[[Any, Array], Array] = _h_series
+    h_inner: Callable[[Any, Array], Array] = _h_inner
 
 
 FLOAT64 = Target("float64", S_LOW, S_HIGH, _h_series, _g_series, _gh_series, 1.0, _expm1_series, SHIFT, STIRLING, False)
@@ -518,7 +526,7 @@ def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
     The target's ``residual_shift``: 8 for FLOAT64; 5 for NARROW, not its lnGamma shift of 4,
     since B_phi ~ (psi' - 1/x) d**2/2 is ~8x smaller than B_lnGamma at x = 4, where Stirling's
     truncation would cost 2e-9 of it (at 5: 5e-11). NARROW's shift terms take a 7-term
-    series (``h_inner``, 1e-12 relative on (-1/2, 1)) instead of FLOAT64's 18 terms."""
+    series (``h_inner``, 1e-12 relative on (-1/2, 1)) instead of FLOAT64's 11."""
     target = _RESIDUAL_TARGETS[target.name]
     n = target.shift
     infinite, d, y, shifted, z = lgamma_shift(xp, x, d, y, target)
@@ -539,11 +547,11 @@ def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
     # compile time grows with it: minutes per function otherwise).
     j = xp.steps(x, 1, n)
     w = ys[..., None] + (j + 1.0)
-    v = ds[..., None] / (x[..., None] + j) / w
+    v = _quotient(ds[..., None], x[..., None] + j, w, target)
     acc, e = _two_sum(acc, xp.sum_last(w * target.h_inner(xp, v)))
     err = err + e
     w = ys + 1.0
-    v = ds / x / w
+    v = _quotient(ds, x, w, target)
     near = (v >= target.near_low) & (v <= target.near_high)
     far = ~near
     # 1 + v_0 rounded once, or towards the pole (v_0 < -1/2, where 1 + v_0 loses v_0's digits)
@@ -553,6 +561,13 @@ def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
     acc, e = _two_sum(acc, w * xp.where(near, target.h_near(xp, xp.where(near, v, 0.0)), vf - xp.log(r)))
     value = acc + (err + e)
     return xp.where(infinite | ~(value < INF), INF, value)
+
+
+def _quotient(a: Array, b: Array, c: Array, target: Target) -> Array:
+    """a / (b c) for b, c > 0, |a| <= the larger. Narrow operands: one division (b c cannot
+    overflow; a division costs as much as a dozen multiplications); otherwise a / b / c,
+    which cannot overflow either (b c can, at c ~ 1e308)."""
+    return a / (b * c) if target.narrow_operands else a / b / c
 
 
 #: Dekker's splitter 2**27 + 1: a = hi + lo with 26-bit halves, so hi * hi' etc. are exact.
