@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import subprocess
@@ -26,8 +27,21 @@ def cpu_name() -> str:
     return f"{name}" + (f", {cores} logical cores" if cores else "")
 
 
+def gpu_line() -> str:
+    """The CUDA device's name, memory and the CUDA version torch was built with."""
+    props = torch.cuda.get_device_properties(0)
+    return (f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs, "
+            f"CUDA {torch.version.cuda}")
+
+
 def symkl_revision() -> str:
-    """The git commit of the checkout, and whether symkl/ differs from it."""
+    """The git commit of the checkout, and whether symkl/ differs from it.
+
+    ``SYMKL_REVISION`` names it where the tree is a copy without git history (a benchmark
+    run on another machine).
+    """
+    if os.environ.get("SYMKL_REVISION"):
+        return f"commit {os.environ['SYMKL_REVISION']}"
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 

@@ -6,15 +6,24 @@ generated function (``symkl.torch.functional.kl_<f>_<f>(..., validate=False)``),
 divided by the time of ``torch.distributions.kl_divergence(P, Q)`` in the same repetition
 (median over repetitions; < 1: symkl is faster). Writes docs/speed.md and prints the table.
 
-    python benchmarks/speed.py            # ~1-2 minutes on 2 cores
-    python benchmarks/speed.py --quick    # batches / 10, 3 repetitions (the doc says so)
+    python benchmarks/speed.py                  # CPU: ~20 minutes on 2 cores with a cold compile cache
+    python benchmarks/speed.py --quick          # batches / 10, 3 repetitions (the doc says so)
+    python benchmarks/speed.py --device cuda    # writes docs/speed-cuda.md, with memory bandwidth
+
+On CUDA every configuration compiles in its own process at the same time (the compiles are
+CPU work, minutes for Gamma and Beta), then the processes take turns on the GPU, so that
+no timing overlaps another process's work.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import statistics
 import time
+import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,12 +33,15 @@ import torch.distributions as td
 import symkl.torch
 from symkl.distributions import REGISTRY
 
-from _common import DOCS, machine_lines, markdown_table, rich_table
+from _common import DOCS, gpu_line, machine_lines, markdown_table, rich_table
 
 Params = dict[str, torch.Tensor]
 THREADS = 2
 SEED = 20240601
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # float32 (the default) first
+REPS = {"cpu": 7, "cuda": 30}  # repetitions after the warm-up (CUDA calls take microseconds)
+#: CUDA memory-bandwidth runs: elements per side, large enough that launch costs vanish
+BANDWIDTH_NUMEL = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,15 @@ class Case:
     def batch_for(self, backward: bool) -> int:
         return self.grad_batch if backward and self.grad_batch else self.batch
 
-    def draw(self, g: torch.Generator, dtype: torch.dtype, n: int) -> Params:
+    @property
+    def elementwise(self) -> bool:
+        """One output per element of each parameter (or per row of a few): memory-bound."""
+        return self.family != "mvn"
+
+    def bandwidth_batch(self) -> int:
+        return BANDWIDTH_NUMEL // (10 if self.family == "categorical" else 1)
+
+    def draw(self, g: torch.Generator, dtype: torch.dtype, n: int, device: str = "cpu") -> Params:
         """One side's parameters (batch ``n``), drawn in float64 and cast to ``dtype``."""
         f64 = torch.float64
 
@@ -66,7 +86,7 @@ class Case:
             out = {"loc": torch.randn(n, k, generator=g, dtype=f64), "covariance_matrix": cov}
         else:
             raise KeyError(self.family)
-        return {name: v.to(dtype) for name, v in out.items()}
+        return {name: v.to(device=device, dtype=dtype) for name, v in out.items()}
 
 
 def cases(scale: int) -> list[Case]:
@@ -82,6 +102,12 @@ def cases(scale: int) -> list[Case]:
 VARIANTS = ("torch", "symkl", "raw")
 
 
+def _synchronize(p: Params) -> None:
+    """Wait for queued CUDA work, so that a host clock brackets the whole call."""
+    if next(iter(p.values())).is_cuda:
+        torch.cuda.synchronize()
+
+
 def timed_call(case: Case, variant: str, p: Params, q: Params, backward: bool) -> float:
     """Seconds for one call (+ backward of the sum); Distribution objects built untimed."""
     fam = REGISTRY[case.family]
@@ -95,10 +121,12 @@ def timed_call(case: Case, variant: str, p: Params, q: Params, backward: bool) -
         P, Q = fam.to_torch(p, validate_args=False), fam.to_torch(q, validate_args=False)
         kl = td.kl_divergence if variant == "torch" else symkl.torch.kl_divergence
         run = lambda: kl(P, Q)  # noqa: E731
+    _synchronize(p)
     start = time.perf_counter()
     out = run()
     if backward:
         out.sum().backward()
+    _synchronize(p)
     return time.perf_counter() - start
 
 
@@ -107,6 +135,12 @@ class Result:
     case: Case
     dtype: str
     samples: dict[tuple[str, bool], list[float]]  # (variant, backward) -> seconds per repetition
+    #: CUDA only: variant -> (bytes read and written at least, median seconds) at the bandwidth batch
+    bandwidth: dict[str, tuple[int, float]] | None = None
+    #: symkl functions that fell back to eager (torch.compile failed); should stay empty
+    eager_fallbacks: tuple[str, ...] = ()
+    #: CUDA only: max |compiled CUDA - eager CPU| / |eager CPU| of symkl.torch.kl_divergence
+    agreement: float | None = None
 
     def ratio(self, variant: str, backward: bool) -> float:
         """Median over repetitions of (variant time / torch time in the same repetition)."""
@@ -117,27 +151,128 @@ class Result:
         return 1e3 * statistics.median(self.samples[("torch", backward)])
 
 
-def measure(case: Case, dtype: torch.dtype, reps: int, warmup: int = 1) -> dict[tuple[str, bool], list[float]]:
-    out = {}
-    for backward in (False, True):
+def measure(case: Case, dtype: torch.dtype, reps: int, device: str = "cpu", warmup: int = 1,
+            modes: tuple[bool, ...] = (False, True), barrier=None, lock=None,  # noqa: ANN001
+            gate: str | None = None) -> Result:
+    """Warm every variant up (the first symkl call compiles), then time ``reps`` rounds.
+
+    ``modes``: forward (False) and/or forward+backward (True). ``barrier`` (parallel CUDA
+    runs): wait for every process to finish compiling before timing; ``gate``: then wait until
+    this file exists; ``lock``: time while holding the GPU alone.
+    """
+    inputs, samples, first = {}, {}, {}
+    for backward in modes:
         g = torch.Generator().manual_seed(SEED)
         n = case.batch_for(backward)
-        p, q = case.draw(g, dtype, n), case.draw(g, dtype, n)
+        p, q = case.draw(g, dtype, n, device), case.draw(g, dtype, n, device)
         for v in (*p.values(), *q.values()):
             v.requires_grad_(backward)
-        samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        first: dict[str, float] = {}
-        for i in range(warmup + reps):
-            for variant in VARIANTS:  # interleaved, so that drift hits all three alike
-                t = timed_call(case, variant, p, q, backward)
-                if i >= warmup:
-                    samples[variant].append(t)
-                else:
-                    first.setdefault(variant, t)
-        out.update({(v, backward): s for v, s in samples.items()})
+        inputs[backward] = p, q
+        for variant in VARIANTS:
+            first[(variant, backward)] = [timed_call(case, variant, p, q, backward)]
+            for _ in range(warmup - 1):
+                timed_call(case, variant, p, q, backward)
+    big = None
+    if device != "cpu" and case.elementwise and False in modes:
+        g = torch.Generator().manual_seed(SEED)
+        big = case.draw(g, dtype, case.bandwidth_batch(), device), case.draw(g, dtype, case.bandwidth_batch(), device)
+        for variant in ("torch", "raw"):
+            timed_call(case, variant, *big, backward=False)
+    agreement = _agreement_with_cpu(case, *inputs[False]) if device != "cpu" and False in modes else None
+    if barrier is not None:
+        barrier.wait()
+    while gate and not os.path.exists(gate):  # other CPU work of the same run still going
+        time.sleep(0.5)
+    with lock if lock is not None else nullcontext():
+        for backward, (p, q) in inputs.items():
+            for variant in VARIANTS:
+                samples[(variant, backward)] = []
+            for _ in range(reps):
+                for variant in VARIANTS:  # interleaved, so that drift hits all three alike
+                    samples[(variant, backward)].append(timed_call(case, variant, p, q, backward))
         # the first call compiles (symkl.torch._execution): seconds, once per process
-        out[("first call", backward)] = [first["symkl"]]
-    return out
+        for backward in modes:
+            samples[("first call", backward)] = first[("symkl", backward)]
+        bandwidth = None
+        if big is not None:
+            p, q = big
+            moved = sum(v.numel() * v.element_size() for v in (*p.values(), *q.values()))
+            moved += case.bandwidth_batch() * p[next(iter(p))].element_size()  # the KL written once
+            bandwidth = {variant: (moved, statistics.median(
+                timed_call(case, variant, p, q, backward=False) for _ in range(10)))
+                for variant in ("torch", "raw")}
+    from symkl.torch import _execution
+
+    return Result(case, next(k for k, v in DTYPES.items() if v == dtype), samples, bandwidth,
+                  tuple(sorted(_execution._failed)), agreement)
+
+
+def _agreement_with_cpu(case: Case, p: Params, q: Params, numel: int = 50_000) -> float:
+    """Max relative difference between symkl's compiled result on the device and its eager
+    float64-evaluated result on the CPU, over the first ``numel`` elements."""
+    fam = REGISTRY[case.family]
+    got = symkl.torch.kl_divergence(fam.to_torch(p, validate_args=False), fam.to_torch(q, validate_args=False))
+    cpu = {side: {k: v[:numel].detach().cpu() for k, v in vals.items()} for side, vals in (("p", p), ("q", q))}
+    want = symkl.torch.kl_divergence(fam.to_torch(cpu["p"], validate_args=False),
+                                     fam.to_torch(cpu["q"], validate_args=False))
+    got = got[:numel].detach().cpu().double()
+    return float(((got - want.double()).abs() / want.double().abs()).max())
+
+
+def _measure_in_process(case: Case, dtype: str, backward: bool, reps: int, device: str,  # noqa: ANN001
+                        gate: str | None, barrier, lock, results) -> None:  # noqa: ANN001
+    """One configuration and mode in its own process (CUDA runs): compile, wait, time, report."""
+    torch.set_num_threads(1)
+    try:
+        results.put(measure(case, DTYPES[dtype], reps, device, modes=(backward,), barrier=barrier,
+                            lock=lock, gate=gate))
+    except BaseException:  # noqa: BLE001 - report it, and release the others from the barrier
+        barrier.abort()
+        results.put(traceback.format_exc())
+
+
+def measure_in_parallel(todo: list[tuple[Case, str]], reps: int, progress: Callable[[str], None],
+                        device: str = "cuda", gate: str | None = None) -> list[Result]:
+    """Every configuration and mode in its own process: the compiles overlap, the timings do not."""
+    context = multiprocessing.get_context("spawn")
+    jobs = [(case, dtype, backward) for case, dtype in todo for backward in (False, True)]
+    barrier, lock, queue = context.Barrier(len(jobs), timeout=1800), context.Lock(), context.Queue()
+    workers = [context.Process(target=_measure_in_process, args=(*job, reps, device, gate, barrier, lock, queue))
+               for job in jobs]
+    for w in workers:
+        w.start()
+    merged: dict[tuple[str, str], Result] = {}
+    for _ in workers:
+        got = queue.get()
+        if isinstance(got, str):
+            raise RuntimeError(f"a benchmark process failed:\n{got}")
+        key = (got.case.title, got.dtype)
+        if key in merged:  # the other mode of the same configuration
+            done = merged[key]
+            done.samples.update(got.samples)
+            done.bandwidth = done.bandwidth or got.bandwidth
+            done.agreement = got.agreement if done.agreement is None else done.agreement
+            done.eager_fallbacks = tuple(sorted({*done.eager_fallbacks, *got.eager_fallbacks}))
+            progress(f"{got.dtype} {got.case.title}")
+        else:
+            merged[key] = got
+    for w in workers:
+        w.join()
+    return [merged[(case.title, dtype)] for case, dtype in todo]
+
+
+def copy_bandwidth() -> float:
+    """Bytes per second of a device-to-device copy of 2 GiB (bytes read plus bytes written)."""
+    src = torch.rand(1 << 29, device="cuda")
+    dst = torch.empty_like(src)
+    times = []
+    for _ in range(21):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        dst.copy_(src)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return 2 * src.numel() * src.element_size() / statistics.median(times[1:])
 
 
 def first_call_rows(results: list[Result]) -> list[list[str]]:
@@ -178,26 +313,62 @@ HEADER = ["dtype", "pair", "symkl variant", "forward", "forward+backward", "targ
 RIGHT = [False, False, False, True, True, False, False]
 
 
-def write_doc(results: list[Result], reps: int, quick: bool) -> str:
+def bandwidth_rows(results: list[Result], copy: float) -> list[list[str]]:
+    """Achieved bytes/s (inputs read once + KL written once) as a fraction of the copy rate."""
+    out = []
+    for r in results:
+        if not r.bandwidth:
+            continue
+        cells = []
+        for variant in ("raw", "torch"):
+            moved, seconds = r.bandwidth[variant]
+            cells += [f"{seconds * 1e3:.3g}", f"{moved / seconds / 1e9:,.0f}", f"{moved / seconds / copy:.0%}"]
+        batch = r.case.bandwidth_batch()
+        shape = f"{batch:,}" + (" x 10" if r.case.family == "categorical" else "")
+        agree = "—" if r.agreement is None else f"{r.agreement:.1e}"
+        out.append([r.dtype, r.case.title, shape, f"{r.bandwidth['raw'][0] / 1e6:,.0f}", *cells, agree])
+    return out
+
+
+BANDWIDTH_HEADER = ["dtype", "pair", "batch", "MB moved (min)", "symkl raw ms", "symkl GB/s",
+                    "symkl / copy", "torch ms", "torch GB/s", "torch / copy", "vs CPU (rel.)"]
+
+
+def device_lines(device: str, copy: float | None) -> list[str]:
+    if device == "cpu":
+        return [f"- device: CPU, `torch.set_num_threads({THREADS})`. CUDA: docs/speed-cuda.md "
+                "(`python benchmarks/speed.py --device cuda`, on a machine with a GPU)."]
+    return [f"- device: {gpu_line()}; device-to-device copy measured in this run: "
+            f"{copy / 1e9:,.0f} GB/s (bytes read + written, 2 GiB float32)."]
+
+
+def write_doc(results: list[Result], reps: int, quick: bool, device: str = "cpu",
+              copy: float | None = None) -> str:
     anchors = "; ".join(
         f"{r.dtype} {r.case.title}: {r.anchor_ms(False):.3g} / {r.anchor_ms(True):.3g}"
         for r in results)
+    cuda = device == "cuda"
+
+    def agreement_of(title: str) -> str:
+        return ", ".join(f"{r.dtype} {r.agreement:.1e}" for r in results
+                         if r.case.title == title and r.agreement is not None) or "not measured"
+
+    fallbacks = sorted({name for r in results for name in r.eager_fallbacks})
+    command = "python benchmarks/speed.py" + (" --quick" if quick else "") + (" --device cuda" if cuda else "")
     lines = [
-        "# Speed of symkl's KL vs `torch.distributions.kl_divergence`",
+        "# Speed of symkl's KL vs `torch.distributions.kl_divergence`" + (" on CUDA" if cuda else ""),
         "",
-        "Generated by `python benchmarks/speed.py`" + (" --quick" if quick else "")
-        + "; do not edit by hand. Ratios only: symkl time / torch time, measured in the same "
-        "run (< 1 means symkl is faster).",
+        f"Generated by `{command}`; do not edit by hand. Ratios only: symkl time / torch time, "
+        "measured in the same run (< 1 means symkl is faster).",
         "",
         *machine_lines(),
-        f"- device: CPU, `torch.set_num_threads({THREADS})`. "
-        + ("CUDA: not measured (no GPU on this machine)." if not torch.cuda.is_available()
-           else "CUDA: not measured by this script (CPU only)."),
+        *device_lines(device, copy),
         "",
         "## Method",
         "",
         "- Anchor (the denominator): `torch.distributions.kl_divergence(P, Q)` on the same "
-        "inputs, dtype and thread count, timed in the same loop: each repetition times torch, "
+        "inputs, dtype and " + ("device" if cuda else "thread count") + ", timed in the same loop: "
+        "each repetition times torch, "
         "symkl.torch.kl_divergence and the raw function back to back, and the ratio reported "
         "is the median over repetitions of (symkl time / torch time in that repetition), so "
         "that load from other processes on the machine hits numerator and denominator alike.",
@@ -217,6 +388,11 @@ def write_doc(results: list[Result], reps: int, quick: bool) -> str:
         "plus `.sum().backward()` (which includes backward through the constructors' graph, "
         "e.g. torch's Cholesky).",
         f"- {reps} repetitions after 1 warm-up call per variant.",
+        *(["- CUDA: each call is bracketed by `torch.cuda.synchronize()` and a host clock, so the "
+           "times include Python and launch overhead, as a training step sees them. Every "
+           "(pair, dtype, mode) runs in its own process: the processes compile at the same time, "
+           "wait for each other, then time one at a time (a lock), with no compile running."]
+          if cuda else []),
         "- Batch sizes are in the pair column"
         + (" (--quick: the full run's / 10)" if quick else "")
         + ". Full run: 1e6 (Categorical 1e5 x 10 classes = 1e6 probabilities per side, MVN "
@@ -238,19 +414,44 @@ def write_doc(results: list[Result], reps: int, quick: bool) -> str:
         "Anchor: torch's median times in ms (forward / forward+backward), only to show what the "
         f"ratios are relative to: {anchors}.",
         "",
+        "Functions that fell back to eager execution because `torch.compile` failed: "
+        + (", ".join(fallbacks) if fallbacks else "none") + ".",
+        "",
+    ]
+    if cuda and copy:
+        lines += [
+            "## Memory bandwidth (elementwise pairs)",
+            "",
+            f"Forward only, {BANDWIDTH_NUMEL:,} elements per parameter (Categorical: "
+            f"{BANDWIDTH_NUMEL // 10:,} rows x 10 classes), median of 10 calls after a warm-up. "
+            "*MB moved (min)*: every input read once and the KL written once, the least any "
+            "implementation must move; GB/s = that / time, and the fraction is of the "
+            "device-to-device copy rate measured in this run (the practical ceiling). torch's "
+            "formulas make one memory pass per operation, so they move many times these bytes.",
+            "",
+            markdown_table(BANDWIDTH_HEADER, bandwidth_rows(results, copy), [False, False] + [True] * 9),
+            "",
+            "*vs CPU (rel.)*: the largest relative difference between `symkl.torch.kl_divergence` "
+            "compiled for CUDA and the same call evaluated eagerly on the CPU, over the first "
+            "50,000 points of the forward batch (MVN: " + agreement_of("MVN") + "); one ulp is "
+            "1.1e-16 to 2.2e-16 in float64 and 6e-8 to 1.2e-7 in float32.",
+            "",
+        ]
+    lines += [
         "## First call",
         "",
         "The warm-up call of `symkl.torch.kl_divergence` in each configuration, in units of "
         "torch's median call time: where symkl compiles, this is the one-time compilation "
         "(inductor caches it on disk, so a later process pays seconds, not this). With a warm "
-        "cache from an earlier run the figures are much smaller.",
+        "cache from an earlier run the figures are much smaller."
+        + (" On CUDA the compiles ran side by side, so each is slower than alone." if cuda else ""),
         "",
         markdown_table(["dtype", "pair", "forward", "forward+backward"], first_call_rows(results),
                        [False, False, True, True]),
         "",
     ]
     text = "\n".join(lines)
-    (DOCS / "speed.md").write_text(text)
+    (DOCS / ("speed-cuda.md" if cuda else "speed.md")).write_text(text)
     return text
 
 
@@ -260,24 +461,41 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batches / 10, 3 repetitions")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu writes docs/speed.md, cuda docs/speed-cuda.md")
+    parser.add_argument("--gate", metavar="FILE",
+                        help="cuda: compile, then wait for FILE to exist before timing (lets a "
+                             "script finish other CPU work first)")
     args = parser.parse_args()
-    reps = 3 if args.quick else 7
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch.cuda.is_available() is False")
+    reps = 3 if args.quick else REPS[args.device]
     torch.set_num_threads(THREADS)
     console = Console()
     console = console if console.is_terminal else Console(width=160)
     start = time.perf_counter()
-    results = []
     todo = [(c, d) for d in DTYPES for c in cases(10 if args.quick else 1)]
+    copy = None
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("speed", total=len(todo))
-        for case, dtype in todo:
-            progress.update(task, description=f"{dtype} {case.title}")
-            results.append(Result(case, dtype, measure(case, DTYPES[dtype], reps)))
-            progress.advance(task)
-    write_doc(results, reps, args.quick)
+        if args.device == "cuda":
+            results = measure_in_parallel(todo, reps, lambda done: progress.update(
+                task, advance=1, description=f"done: {done}"), gate=args.gate)
+            copy = copy_bandwidth()
+        else:
+            results = []
+            for case, dtype in todo:
+                progress.update(task, description=f"{dtype} {case.title}")
+                results.append(measure(case, DTYPES[dtype], reps))
+                progress.advance(task)
+    write_doc(results, reps, args.quick, args.device, copy)
     console.print(rich_table("symkl time / torch.distributions time (< 1: symkl faster)", HEADER,
                              rows(results), RIGHT))
-    console.print(f"wrote {DOCS / 'speed.md'} in {time.perf_counter() - start:.0f} s")
+    if copy:
+        console.print(rich_table("memory bandwidth", BANDWIDTH_HEADER, bandwidth_rows(results, copy),
+                                 [False, False] + [True] * 9))
+    name = "speed-cuda.md" if args.device == "cuda" else "speed.md"
+    console.print(f"wrote {DOCS / name} in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":
