@@ -9,9 +9,10 @@
 # 1-3 are CPU-heavy (mpmath references, eager calls); they run while speed.py's processes
 # compile (also CPU work), and speed.py starts timing only once they are done (--gate).
 # Logs and outputs go to $OUT (default ./cuda-run). Every part has its own time limit, so
-# one failure leaves the others' results.
+# one failure leaves the others' results. PARTS selects parts (default: all four).
 #
 #     SYMKL_REVISION=$(git rev-parse --short=12 HEAD) bash benchmarks/cuda_run.sh
+#     PARTS="tests speed" bash benchmarks/cuda_run.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/cuda-run}
@@ -20,6 +21,8 @@ PY=${PYTHON:-python3}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 SYMKL_CACHE_DIR=${SYMKL_CACHE_DIR:-/tmp/symkl-cache}
 GATE=$(mktemp -u)
 LIMIT=${LIMIT:-480}  # seconds for the whole script
+PARTS=${PARTS:-tests verify accuracy speed}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
 $PY -c "import platform, torch, sympy, mpmath, numpy; print('python', platform.python_version(), \
@@ -29,26 +32,35 @@ $PY -c "import platform, torch, sympy, mpmath, numpy; print('python', platform.p
 
 # The compiles: one process per (pair, dtype, mode); inductor's own compile workers off, so
 # that 20 processes do not start 16 workers each.
-(cd benchmarks && TORCHINDUCTOR_COMPILE_THREADS=1 timeout $((LIMIT - 20)) \
-    $PY speed.py --device cuda --gate "$GATE") >"$OUT/speed.log" 2>&1 &
-speed=$!
-
-timeout 300 $PY -m pytest -m cuda -q -p no:cacheprovider tests/test_verify.py tests/test_gradients.py \
-    >"$OUT/pytest-cuda.log" 2>&1 &
-tests=$!
-timeout 360 $PY -m symkl verify --all --device all --workers 4 --json "$OUT/verification-cuda.json" \
-    --markdown "$OUT/verification-cuda.md" >"$OUT/verify.log" 2>&1 &
-verify=$!
-(cd benchmarks && timeout 360 $PY accuracy.py --device cuda --jobs 4) >"$OUT/accuracy.log" 2>&1 &
-accuracy=$!
+if want speed; then
+    (cd benchmarks && TORCHINDUCTOR_COMPILE_THREADS=1 timeout $((LIMIT - 20)) \
+        $PY speed.py --device cuda --gate "$GATE") >"$OUT/speed.log" 2>&1 &
+    speed=$!
+fi
+if want tests; then
+    timeout 300 $PY -m pytest -m cuda -q -p no:cacheprovider tests >"$OUT/pytest-cuda.log" 2>&1 &
+    tests=$!
+fi
+if want verify; then
+    timeout 360 $PY -m symkl verify --all --device all --workers 4 --json "$OUT/verification-cuda.json" \
+        --markdown "$OUT/verification-cuda.md" >"$OUT/verify.log" 2>&1 &
+    verify=$!
+fi
+if want accuracy; then
+    (cd benchmarks && timeout 360 $PY accuracy.py --device cuda --jobs 4) >"$OUT/accuracy.log" 2>&1 &
+    accuracy=$!
+fi
 
 for job in tests verify accuracy; do
+    want $job || continue
     wait "${!job}"
     echo "$job exit $? at ${SECONDS}s" | tee -a "$OUT/status.txt"
 done
 touch "$GATE"
-wait "$speed"
-echo "speed exit $? at ${SECONDS}s" | tee -a "$OUT/status.txt"
+if want speed; then
+    wait "$speed"
+    echo "speed exit $? at ${SECONDS}s" | tee -a "$OUT/status.txt"
+fi
 rm -f "$GATE"
 
 cp docs/speed-cuda.md docs/accuracy-cuda.md "$OUT/" 2>/dev/null

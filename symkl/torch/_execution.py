@@ -129,9 +129,27 @@ EAGER_KERNELS = frozenset({"poisson_entropy"})
 #: ``dynamic_threads`` always emits the parallel region and lets OpenMP size it at run time.
 COMMON_INDUCTOR_OPTIONS = {"cpp.dynamic_threads": True}
 
+#: On CUDA, Triton contracts a * b + c into fused multiply-adds unless inductor's
+#: ``emulate_precision_casts`` is on (it passes ``enable_fp_fusion=False``; inductor's C++
+#: code is compiled with -ffp-contract=off already). The kernels' cancellation-free
+#: differences rely on every product being rounded where the source says so: contracted,
+#: the float64 Gamma and Beta KL compiled for an H200 were off by 5e11 ULP at relative
+#: parameter differences of 1e-12 (528 and 167 ULP at 1e-3), against <= 6 ULP eagerly and
+#: with this option (float32 results were unaffected). Only for the functions symkl compiles
+#: itself: inside a user's own torch.compile on CUDA, pass the same option (docs/speed-cuda.md).
+NO_CONTRACTION_OPTIONS = {"emulate_precision_casts": True}
+
+
+def _no_contraction_options() -> dict:
+    """NO_CONTRACTION_OPTIONS where this torch's inductor knows them (an unknown option would
+    make torch.compile fail, and symkl run eagerly)."""
+    from torch._inductor import config
+
+    return {k: v for k, v in NO_CONTRACTION_OPTIONS.items() if hasattr(config, k)}
+
 
 def _inductor_options(formula: Callable) -> dict:
-    options: dict = dict(COMMON_INDUCTOR_OPTIONS)
+    options: dict = {**COMMON_INDUCTOR_OPTIONS, **_no_contraction_options()}
     for kernel, extra in INDUCTOR_OPTIONS.items():
         if kernel in formula.__code__.co_names:
             options.update(extra)
