@@ -192,7 +192,21 @@ def test_report_json_and_markdown(tmp_path):
     data = json.loads(out_json.read_text())
     assert data["passed"] is True and data["checks"]
     text = out_md.read_text()
-    assert "| `kl(exponential \\|\\| exponential)` |" in text and "no GPU run" in text
+    assert "| `kl(exponential \\|\\| exponential)` |" in text and "CUDA: not in this run" in text
+    assert f"torch {torch.__version__}" in text and data["settings"]["environment"]["torch"] == torch.__version__
+    # a saved report (e.g. from a GPU machine) re-renders to the same Markdown, with its own environment
+    data["settings"]["environment"]["torch"] = "9.9.9+elsewhere"
+    data["checks"][0]["error"] = "inf"
+    out_json.write_text(json.dumps(data))
+    again = tmp_path / "again.md"
+    assert main(["verify", "--from-json", str(out_json), "--markdown", str(again)]) == 0
+    rendered = again.read_text()
+    assert "torch 9.9.9+elsewhere" in rendered and f"torch {torch.__version__}" not in rendered
+    from symkl.verify.report import Report
+
+    report = Report.from_json(out_json.read_text())
+    assert report.checks[0].error == float("inf") and report.passed
+    assert main(["verify", "--from-json", str(out_json)]) == 2  # no --markdown to write
 
 
 def test_cli_usage_errors(capsys):

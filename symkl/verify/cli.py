@@ -38,6 +38,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--no-gradients", action="store_true", help="skip the gradient checks")
     verify.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
     verify.add_argument("--markdown", type=Path, metavar="FILE", help="write the report as Markdown")
+    verify.add_argument("--from-json", type=Path, metavar="FILE",
+                        help="verify nothing: read a report written by --json (e.g. on a GPU "
+                             "machine) and write its --markdown")
     verify.set_defaults(handler=run_verify)
 
 
@@ -48,6 +51,8 @@ def run_verify(args: argparse.Namespace) -> int:
     from symkl.cli import UsageError
     from symkl.verify import units, verify
 
+    if args.from_json:
+        return _render_saved(args)
     if args.all and args.p:
         raise UsageError("--all verifies the whole catalogue; give either --all or families")
     if not args.all and not args.p:
@@ -70,6 +75,21 @@ def run_verify(args: argparse.Namespace) -> int:
         args.json.write_text(report.to_json() + "\n")
     if args.markdown:
         args.markdown.write_text(report.to_markdown())
+    return 0 if report.passed else EXIT_FAILED
+
+
+def _render_saved(args: argparse.Namespace) -> int:
+    from symkl.cli import UsageError
+    from symkl.verify.report import Report
+
+    if not args.markdown or args.p or args.all or args.json:
+        raise UsageError("--from-json FILE takes only --markdown FILE (it re-renders a saved report)")
+    try:
+        report = Report.from_json(args.from_json.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--from-json: {args.from_json} is not a report written by --json ({exc})") from None
+    args.markdown.write_text(report.to_markdown())
+    _print_summary(report)
     return 0 if report.passed else EXIT_FAILED
 
 

@@ -78,6 +78,22 @@ class UnitOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+def environment(devices: Sequence[str]) -> dict[str, str]:
+    """Versions and devices of this run, stored with the report: a report rendered later,
+    or on another machine (``symkl verify --from-json``), names where it was measured."""
+    import platform
+
+    import torch
+
+    from symkl._version import __version__
+
+    env = {"symkl": __version__, "torch": torch.__version__, "python": platform.python_version(),
+           "system": platform.system()}
+    if "cuda" in devices and torch.cuda.is_available():
+        env["cuda_device"] = torch.cuda.get_device_name()
+    return env
+
+
 def derivation_of(unit: Unit) -> Derivation:
     import symkl
 
@@ -490,7 +506,7 @@ def run(units: Sequence[Unit], settings: Settings, *, user_points: Sequence[Mapp
     ordered = [outcomes[u] for u in units]
     n_mc = holm(ordered, FAMILY_ALPHA)
     report = Report(settings={**settings.__dict__, "units": len(units), "monte_carlo_tests": n_mc,
-                              "family_alpha": FAMILY_ALPHA})
+                              "family_alpha": FAMILY_ALPHA, "environment": environment(settings.devices)})
     for outcome in ordered:
         report.checks += outcome.checks
         report.disagreements += outcome.disagreements

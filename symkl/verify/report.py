@@ -92,6 +92,18 @@ class Report:
 
         return json.dumps(clean({"passed": self.passed, **asdict(self)}), indent=1)
 
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        """The report that :meth:`to_json` wrote (``"inf"``/``"nan"`` strings back to floats)."""
+        data = json.loads(text)
+
+        def number(value: Any) -> Any:
+            return float(value) if value in ("inf", "-inf", "nan") else value
+
+        checks = [CheckResult(**{k: number(v) for k, v in c.items()}) for c in data["checks"]]
+        disagreements = [Disagreement(**{k: number(v) for k, v in d.items()}) for d in data["disagreements"]]
+        return cls(checks, disagreements, data["notes"], data["settings"], data["seconds"])
+
     def to_markdown(self, title: str = "Verification report") -> str:
         from symkl.verify.markdown import render  # formatting only, kept apart from the data
 
