@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
@@ -67,3 +68,14 @@ def test_numeric_check_detects_last_digits() -> None:
     bad = checks.check_equal(sp.polygamma(0, a + 1), sp.polygamma(0, a) + 1 / a + sp.Rational(1, 10**22),
                              sampler, 0)
     assert not bad.passed and bad.method is CheckMethod.NUMERIC
+
+
+def test_gaps_below_the_noise_floor_are_reported_as_a_bound() -> None:
+    # Digits of a gap at the 30-digit rounding level differ between installations; the
+    # committed derivation documents must not.
+    from symkl.checks import NOISE_FLOOR, format_gap
+
+    assert NOISE_FLOOR == mpmath.mpf(10) ** -27
+    assert format_gap(mpmath.mpf("4.9e-31")) == format_gap(mpmath.mpf("3.9e-31")) == "< 1.0e-27"
+    assert format_gap(mpmath.mpf(0)) == "0.0"
+    assert format_gap(mpmath.mpf("3.14e-20")) == "3.1e-20"  # a real gap keeps its digits
