@@ -18,8 +18,10 @@ for inputs of at least ``FUSE_MIN_NUMEL`` elements; ``"always"`` and ``"never"``
 they say. Choose with
 :func:`set_compile_mode` or the environment variable ``SYMKL_COMPILE``. Inside the
 user's own ``torch.compile`` or under ``torch.func`` transforms the formula runs as plain
-torch code (the outer compiler traces it), and a function that fails to compile runs
-eagerly from then on, with one warning.
+torch code (the outer compiler traces it, with the user's options: on CUDA pass
+``options={"emulate_precision_casts": True}`` to keep float64 near-equal results exact, see
+``NO_CONTRACTION_OPTIONS``), and a function that fails to compile runs eagerly from then on,
+with one warning.
 """
 
 from __future__ import annotations
@@ -134,9 +136,10 @@ COMMON_INDUCTOR_OPTIONS = {"cpp.dynamic_threads": True}
 #: code is compiled with -ffp-contract=off already). The kernels' cancellation-free
 #: differences rely on every product being rounded where the source says so: contracted,
 #: the float64 Gamma and Beta KL compiled for an H200 were off by 5e11 ULP at relative
-#: parameter differences of 1e-12 (528 and 167 ULP at 1e-3), against <= 6 ULP eagerly and
-#: with this option (float32 results were unaffected). Only for the functions symkl compiles
-#: itself: inside a user's own torch.compile on CUDA, pass the same option (docs/speed-cuda.md).
+#: parameter differences of 1e-12 (528 and 167 ULP at 1e-3), against at most 4 and 5 ULP
+#: eagerly and with this option (float32 results were unaffected). Only for the functions
+#: symkl compiles itself: inside a user's own torch.compile on CUDA, pass the same option
+#: (docs/architecture.md, "No fused multiply-adds").
 NO_CONTRACTION_OPTIONS = {"emulate_precision_casts": True}
 
 
