@@ -251,3 +251,57 @@ def test_kernel_constants_are_traced_as_constants_not_per_call_inputs() -> None:
     assert len(inputs_of_trace(nullcontext())) > 20  # the default: constants lifted to inputs
     traced = inputs_of_trace(_execution._tracing_config())
     assert len(traced) <= 5, traced  # the four tensors (and a size)
+
+
+def _bitwise_operators(path) -> list[str]:  # noqa: ANN001 - a Path
+    import ast
+
+    tree = ast.parse(path.read_text())
+    annotations = [n.annotation for n in ast.walk(tree) if isinstance(n, (ast.arg, ast.AnnAssign)) and n.annotation]
+    annotations += [n.returns for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.returns]
+    in_annotation = {id(n) for a in annotations for n in ast.walk(a)}  # `Target | None`
+    return [f"{path.name}:{node.lineno}" for node in ast.walk(tree)
+            if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr))
+            and id(node) not in in_annotation]
+
+
+def test_compiled_code_combines_masks_with_selects_not_bitwise_operators() -> None:
+    # Inductor's CPU code runs & and | of comparison masks ~10x slower than selects
+    # (benchmarks/masks.py): the generated torch code and the kernels it compiles use neither.
+    from pathlib import Path
+
+    import symkl
+    root = Path(symkl.__file__).parent
+    files = [root / "generated" / "torch_functions.py", root / "kernels" / "_float64.py",
+             root / "kernels" / "_partials.py", root / "kernels" / "linalg_torch.py"]
+    assert [hit for f in files for hit in _bitwise_operators(f)] == []
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_sum_last_operator_matches_torch_sum_compiled_with_grad_and_vmap(keepdim: bool) -> None:
+    from symkl.kernels.torch import sum_last
+
+    x = torch.rand(7, 5, 10, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(7, 5, *([1] if keepdim else []), dtype=torch.float64)
+
+    def loss(t: torch.Tensor) -> torch.Tensor:
+        return (sum_last(t.exp(), keepdim=keepdim) * weights).sum()
+
+    expected = torch.sum(x.detach().exp(), dim=-1, keepdim=keepdim)
+    torch._dynamo.reset()
+    graphs: list = []
+
+    def backend(gm, example_inputs):  # noqa: ANN001, ANN202 - dynamo's backend signature
+        graphs.append(gm)
+        from torch._inductor.compile_fx import compile_fx
+        return compile_fx(gm, example_inputs)
+
+    compiled = torch.compile(lambda t: sum_last(t.exp(), keepdim=keepdim), backend=backend, fullgraph=True)
+    torch.testing.assert_close(compiled(x.detach()), expected, rtol=1e-15, atol=0)
+    assert any("symkl.sum_last" in str(n.target) for g in graphs for n in g.graph.nodes)
+    (grad,) = torch.autograd.grad(torch.compile(loss, fullgraph=True)(x), x)
+    torch.testing.assert_close(grad, x.detach().exp() * weights.reshape(7, 5, 1), rtol=1e-15, atol=0)
+    batched = torch.compile(torch.func.vmap(lambda t: sum_last(t, keepdim=keepdim), in_dims=1), fullgraph=True)
+    torch.testing.assert_close(batched(x.detach()), torch.sum(x.detach().movedim(1, 0), dim=-1, keepdim=keepdim),
+                               rtol=1e-15, atol=0)
+    torch._dynamo.reset()

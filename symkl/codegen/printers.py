@@ -47,6 +47,9 @@ class Backend:
     module: str  # how the generated module refers to the library
     functions: dict[type, str]
     where: str
+    #: logical and / or of two boolean arrays, format with {a} and {b}
+    both: str
+    either: str
     reduce_sum: str  # format with {arg} and {keepdim}
     true_keepdim: str
     polygamma: str  # format with {n} and {arg}
@@ -65,7 +68,10 @@ TORCH = Backend(
         sp.erfc: "torch.special.erfc", sp.loggamma: "torch.lgamma", Log1p: "torch.log1p",
     },
     where="torch.where",
-    reduce_sum="torch.sum({arg}, dim=-1{keepdim})",
+    # Selects, not & and |: inductor's CPU code computes those ~10x slower (symkl.kernels.torch.both).
+    both="torch.where({a}, {b}, False)",
+    either="torch.where({a}, True, {b})",
+    reduce_sum="kernels.sum_last({arg}{keepdim})",  # torch.sum, or an operator when compiled
     true_keepdim=", keepdim=True",
     polygamma="torch.special.polygamma({n}, {arg})",
     digamma="torch.special.digamma",
@@ -83,6 +89,8 @@ NUMPY = Backend(
         sp.erfc: "special.erfc", sp.loggamma: "special.lgamma", Log1p: "np.log1p",
     },
     where="np.where",
+    both="({a} & {b})",
+    either="({a} | {b})",
     reduce_sum="np.sum({arg}, axis=-1{keepdim})",
     true_keepdim=", keepdims=True",
     polygamma="special.polygamma({n}, {arg})",
@@ -374,11 +382,18 @@ class ArrayPrinter(StrPrinter):
         op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
         return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
 
+    def _fold(self, expr, template: str) -> str:
+        """An n-ary And/Or as nested binary ones: a, b, c -> f(a, f(b, c))."""
+        *init, last = (self._print(a) for a in sorted(expr.args, key=sp.default_sort_key))
+        for operand in reversed(init):
+            last = template.format(a=operand, b=last)
+        return last
+
     def _print_And(self, expr) -> str:
-        return "(" + " & ".join(self._print(a) for a in sorted(expr.args, key=sp.default_sort_key)) + ")"
+        return self._fold(expr, self.backend.both)
 
     def _print_Or(self, expr) -> str:
-        return "(" + " | ".join(self._print(a) for a in sorted(expr.args, key=sp.default_sort_key)) + ")"
+        return self._fold(expr, self.backend.either)
 
     def _print_Not(self, expr) -> str:
         return f"(~{self._print(expr.args[0])})"

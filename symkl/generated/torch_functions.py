@@ -18,7 +18,7 @@ def cross_entropy_bernoulli_bernoulli(probs_p, probs_q):
 
     Generated from symkl.cross_entropy('bernoulli', 'bernoulli').
     """
-    return torch.where((((probs_p == 0) | (probs_q > 0)) & ((probs_p == 1) | (probs_q < 1))), torch.special.xlogy(-1 + probs_p, 1 - probs_q) - torch.special.xlogy(probs_p, probs_q), math.inf)
+    return torch.where(torch.where(torch.where((probs_p == 0), True, (probs_q > 0)), torch.where((probs_p == 1), True, (probs_q < 1)), False), torch.special.xlogy(-1 + probs_p, 1 - probs_q) - torch.special.xlogy(probs_p, probs_q), math.inf)
 
 
 def cross_entropy_beta_beta(concentration1_p, concentration0_p, concentration1_q, concentration0_q):
@@ -42,7 +42,7 @@ def cross_entropy_beta_uniform(concentration1_p, concentration0_p, low_q, high_q
 
     Generated from symkl.cross_entropy('beta', 'uniform').
     """
-    return torch.where(((high_q >= 1) & (low_q <= 0)), torch.log(high_q - low_q), math.inf)
+    return torch.where(torch.where((high_q >= 1), (low_q <= 0), False), torch.log(high_q - low_q), math.inf)
 
 
 def cross_entropy_categorical_categorical(probs_p, probs_q):
@@ -50,7 +50,7 @@ def cross_entropy_categorical_categorical(probs_p, probs_q):
 
     Generated from symkl.cross_entropy('categorical', 'categorical').
     """
-    return torch.sum(torch.where(((probs_p == 0) | (probs_q > 0)), -torch.special.xlogy(probs_p, probs_q), math.inf), dim=-1)
+    return kernels.sum_last(torch.where(torch.where((probs_p == 0), True, (probs_q > 0)), -torch.special.xlogy(probs_p, probs_q), math.inf))
 
 
 def cross_entropy_categorical_logits(logits_p, logits_q):
@@ -58,7 +58,7 @@ def cross_entropy_categorical_logits(logits_p, logits_q):
 
     Generated from symkl.cross_entropy('categorical', 'categorical'), reparametrised.
     """
-    return torch.sum((-logits_q + torch.logsumexp(logits_q, dim=-1, keepdim=True))*torch.exp(-torch.logsumexp(logits_p, dim=-1, keepdim=True) + logits_p), dim=-1)
+    return kernels.sum_last((-logits_q + torch.logsumexp(logits_q, dim=-1, keepdim=True))*torch.exp(-torch.logsumexp(logits_p, dim=-1, keepdim=True) + logits_p))
 
 
 def cross_entropy_categorical_probs_logits(probs_p, logits_q):
@@ -66,7 +66,7 @@ def cross_entropy_categorical_probs_logits(probs_p, logits_q):
 
     Generated from symkl.cross_entropy('categorical', 'categorical'), reparametrised.
     """
-    return torch.logsumexp(logits_q, dim=-1) + torch.sum(-logits_q*probs_p, dim=-1)
+    return torch.logsumexp(logits_q, dim=-1) + kernels.sum_last(-logits_q*probs_p)
 
 
 def cross_entropy_dirichlet_dirichlet(concentration_p, concentration_q):
@@ -74,7 +74,7 @@ def cross_entropy_dirichlet_dirichlet(concentration_p, concentration_q):
 
     Generated from symkl.cross_entropy('dirichlet', 'dirichlet').
     """
-    return -torch.lgamma(torch.sum(concentration_q, dim=-1)) + torch.sum(concentration_q, dim=-1)*kernels.digamma(torch.sum(concentration_p, dim=-1)) - concentration_p.shape[-1]*kernels.digamma(torch.sum(concentration_p, dim=-1)) + torch.sum((1 - concentration_q)*kernels.digamma(concentration_p) + torch.lgamma(concentration_q), dim=-1)
+    return -torch.lgamma(kernels.sum_last(concentration_q)) + kernels.sum_last(concentration_q)*kernels.digamma(kernels.sum_last(concentration_p)) - concentration_p.shape[-1]*kernels.digamma(kernels.sum_last(concentration_p)) + kernels.sum_last((1 - concentration_q)*kernels.digamma(concentration_p) + torch.lgamma(concentration_q))
 
 
 def cross_entropy_exponential_exponential(rate_p, rate_q):
@@ -146,7 +146,7 @@ def cross_entropy_mvn_diag_mvn_diag(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.cross_entropy('mvn_diag', 'mvn_diag').
     """
-    return torch.sum(0.9189385332046728 + ((-loc_q + loc_p)**2 + scale_p**2)/(2*scale_q**2) + torch.log(scale_q), dim=-1)
+    return kernels.sum_last(0.9189385332046728 + ((-loc_q + loc_p)**2 + scale_p**2)/(2*scale_q**2) + torch.log(scale_q))
 
 
 def cross_entropy_mvn_mvn(loc_p, covariance_matrix_p, loc_q, covariance_matrix_q):
@@ -222,7 +222,7 @@ def cross_entropy_uniform_uniform(low_p, high_p, low_q, high_q):
 
     Generated from symkl.cross_entropy('uniform', 'uniform').
     """
-    return torch.where(((low_p >= low_q) & (high_p <= high_q)), torch.log(high_q - low_q), math.inf)
+    return torch.where(torch.where((low_p >= low_q), (high_p <= high_q), False), torch.log(high_q - low_q), math.inf)
 
 
 def entropy_bernoulli(probs):
@@ -246,7 +246,7 @@ def entropy_categorical(probs):
 
     Generated from symkl.entropy('categorical').
     """
-    return torch.sum(-torch.special.xlogy(probs, probs), dim=-1)
+    return kernels.sum_last(-torch.special.xlogy(probs, probs))
 
 
 def entropy_dirichlet(concentration):
@@ -254,7 +254,7 @@ def entropy_dirichlet(concentration):
 
     Generated from symkl.entropy('dirichlet').
     """
-    return -torch.lgamma(torch.sum(concentration, dim=-1)) + torch.sum(concentration, dim=-1)*kernels.digamma(torch.sum(concentration, dim=-1)) - concentration.shape[-1]*kernels.digamma(torch.sum(concentration, dim=-1)) + torch.sum((1 - concentration)*kernels.digamma(concentration) + torch.lgamma(concentration), dim=-1)
+    return -torch.lgamma(kernels.sum_last(concentration)) + kernels.sum_last(concentration)*kernels.digamma(kernels.sum_last(concentration)) - concentration.shape[-1]*kernels.digamma(kernels.sum_last(concentration)) + kernels.sum_last((1 - concentration)*kernels.digamma(concentration) + torch.lgamma(concentration))
 
 
 def entropy_exponential(rate):
@@ -295,7 +295,7 @@ def entropy_mvn_diag(loc, scale):
 
     Generated from symkl.entropy('mvn_diag').
     """
-    return torch.sum(0.5 + 0.9189385332046728 + torch.log(scale), dim=-1)
+    return kernels.sum_last(0.5 + 0.9189385332046728 + torch.log(scale))
 
 
 def entropy_mvn_tril(loc, scale_tril):
@@ -336,7 +336,7 @@ def kl_bernoulli_bernoulli(probs_p, probs_q):
 
     Generated from symkl.kl('bernoulli', 'bernoulli').
     """
-    return torch.where((((probs_p == 0) | (probs_q > 0)) & ((probs_p == 1) | (probs_q < 1))), kernels.xlogx_bregman(1 - probs_q, probs_q - probs_p, 1 - probs_p) + kernels.xlogx_bregman(probs_q, probs_p - probs_q, probs_p), math.inf)
+    return torch.where(torch.where(torch.where((probs_p == 0), True, (probs_q > 0)), torch.where((probs_p == 1), True, (probs_q < 1)), False), kernels.xlogx_bregman(1 - probs_q, probs_q - probs_p, 1 - probs_p) + kernels.xlogx_bregman(probs_q, probs_p - probs_q, probs_p), math.inf)
 
 
 def kl_beta_beta(concentration1_p, concentration0_p, concentration1_q, concentration0_q):
@@ -360,7 +360,7 @@ def kl_beta_uniform(concentration1_p, concentration0_p, low_q, high_q):
 
     Generated from symkl.kl('beta', 'uniform').
     """
-    return torch.where(((high_q >= 1) & (low_q <= 0)), -torch.lgamma(concentration0_p) - torch.lgamma(concentration1_p) + (-1 + concentration0_p)*kernels.digamma(concentration0_p) + (-1 + concentration1_p)*kernels.digamma(concentration1_p) + (2 - concentration0_p - concentration1_p)*kernels.digamma(concentration0_p + concentration1_p) + torch.log(high_q - low_q) + torch.lgamma(concentration0_p + concentration1_p), math.inf)
+    return torch.where(torch.where((high_q >= 1), (low_q <= 0), False), -torch.lgamma(concentration0_p) - torch.lgamma(concentration1_p) + (-1 + concentration0_p)*kernels.digamma(concentration0_p) + (-1 + concentration1_p)*kernels.digamma(concentration1_p) + (2 - concentration0_p - concentration1_p)*kernels.digamma(concentration0_p + concentration1_p) + torch.log(high_q - low_q) + torch.lgamma(concentration0_p + concentration1_p), math.inf)
 
 
 def kl_categorical_categorical(probs_p, probs_q):
@@ -368,7 +368,7 @@ def kl_categorical_categorical(probs_p, probs_q):
 
     Generated from symkl.kl('categorical', 'categorical').
     """
-    return torch.sum(torch.where(((probs_p == 0) | (probs_q > 0)), kernels.xlogx_bregman(probs_q, -probs_q + probs_p, probs_p), math.inf), dim=-1)
+    return kernels.sum_last(torch.where(torch.where((probs_p == 0), True, (probs_q > 0)), kernels.xlogx_bregman(probs_q, -probs_q + probs_p, probs_p), math.inf))
 
 
 def kl_categorical_logits(logits_p, logits_q):
@@ -376,7 +376,7 @@ def kl_categorical_logits(logits_p, logits_q):
 
     Generated from symkl.kl('categorical', 'categorical'), reparametrised.
     """
-    return torch.sum((-logits_q - torch.logsumexp(logits_p, dim=-1, keepdim=True) + logits_p + torch.logsumexp(logits_q, dim=-1, keepdim=True))*torch.exp(-torch.logsumexp(logits_p, dim=-1, keepdim=True) + logits_p), dim=-1)
+    return kernels.sum_last((-logits_q - torch.logsumexp(logits_p, dim=-1, keepdim=True) + logits_p + torch.logsumexp(logits_q, dim=-1, keepdim=True))*torch.exp(-torch.logsumexp(logits_p, dim=-1, keepdim=True) + logits_p))
 
 
 def kl_categorical_probs_logits(probs_p, logits_q):
@@ -384,7 +384,7 @@ def kl_categorical_probs_logits(probs_p, logits_q):
 
     Generated from symkl.kl('categorical', 'categorical'), reparametrised.
     """
-    return torch.logsumexp(logits_q, dim=-1) + torch.sum(torch.special.xlogy(probs_p, probs_p) - logits_q*probs_p, dim=-1)
+    return torch.logsumexp(logits_q, dim=-1) + kernels.sum_last(torch.special.xlogy(probs_p, probs_p) - logits_q*probs_p)
 
 
 def kl_dirichlet_dirichlet(concentration_p, concentration_q):
@@ -392,7 +392,7 @@ def kl_dirichlet_dirichlet(concentration_p, concentration_q):
 
     Generated from symkl.kl('dirichlet', 'dirichlet').
     """
-    return -kernels.lgamma_residual_bregman(torch.sum(concentration_p, dim=-1), torch.sum(-concentration_p + concentration_q, dim=-1), torch.sum(concentration_q, dim=-1)) + torch.sum(kernels.lgamma_residual_bregman(concentration_p, -concentration_p + concentration_q, concentration_q) + kernels.xlogx_bregman(concentration_p*torch.sum(concentration_q, dim=-1, keepdim=True)/torch.sum(concentration_p, dim=-1, keepdim=True), torch.where(torch.sum(torch.abs(-concentration_q + concentration_p), dim=-1, keepdim=True) <= torch.sum(concentration_q, dim=-1, keepdim=True), kernels.product_difference(-concentration_p + concentration_q, torch.sum(concentration_p, dim=-1, keepdim=True), concentration_p, torch.sum(-concentration_p + concentration_q, dim=-1, keepdim=True)), kernels.product_difference(concentration_q, torch.sum(concentration_p, dim=-1, keepdim=True), concentration_p, torch.sum(concentration_q, dim=-1, keepdim=True)))/torch.sum(concentration_p, dim=-1, keepdim=True)), dim=-1)
+    return -kernels.lgamma_residual_bregman(kernels.sum_last(concentration_p), kernels.sum_last(-concentration_p + concentration_q), kernels.sum_last(concentration_q)) + kernels.sum_last(kernels.lgamma_residual_bregman(concentration_p, -concentration_p + concentration_q, concentration_q) + kernels.xlogx_bregman(concentration_p*kernels.sum_last(concentration_q, keepdim=True)/kernels.sum_last(concentration_p, keepdim=True), torch.where(kernels.sum_last(torch.abs(-concentration_q + concentration_p), keepdim=True) <= kernels.sum_last(concentration_q, keepdim=True), kernels.product_difference(-concentration_p + concentration_q, kernels.sum_last(concentration_p, keepdim=True), concentration_p, kernels.sum_last(-concentration_p + concentration_q, keepdim=True)), kernels.product_difference(concentration_q, kernels.sum_last(concentration_p, keepdim=True), concentration_p, kernels.sum_last(concentration_q, keepdim=True)))/kernels.sum_last(concentration_p, keepdim=True)))
 
 
 def kl_exponential_exponential(rate_p, rate_q):
@@ -464,7 +464,7 @@ def kl_mvn_diag_mvn_diag(loc_p, scale_p, loc_q, scale_q):
 
     Generated from symkl.kl('mvn_diag', 'mvn_diag').
     """
-    return torch.sum((2*kernels.neglog_bregman_split(((-scale_q + scale_p)/scale_q), kernels.log_ratio(scale_p, scale_q)) + ((-scale_q + scale_p)/scale_q)**2)/2, dim=-1) + torch.sum(((-loc_q + loc_p)/scale_q)**2/2, dim=-1)
+    return kernels.sum_last((2*kernels.neglog_bregman_split(((-scale_q + scale_p)/scale_q), kernels.log_ratio(scale_p, scale_q)) + ((-scale_q + scale_p)/scale_q)**2)/2) + kernels.sum_last(((-loc_q + loc_p)/scale_q)**2/2)
 
 
 def kl_mvn_mvn(loc_p, covariance_matrix_p, loc_q, covariance_matrix_q):
@@ -548,7 +548,7 @@ def kl_uniform_uniform(low_p, high_p, low_q, high_q):
 
     Generated from symkl.kl('uniform', 'uniform').
     """
-    return torch.where(((low_p >= low_q) & (high_p <= high_q)), kernels.log1p_ratio(((high_q - high_p) + (low_p - low_q))/(high_p - low_p), high_q - low_q, high_p - low_p), math.inf)
+    return torch.where(torch.where((low_p >= low_q), (high_p <= high_q), False), kernels.log1p_ratio(((high_q - high_p) + (low_p - low_q))/(high_p - low_p), high_q - low_q, high_p - low_p), math.inf)
 
 
 def kl_vae(mu, logvar):
@@ -556,7 +556,7 @@ def kl_vae(mu, logvar):
 
     Generated from symkl.kl('mvn_diag', 'mvn_diag'), fixed {'loc_q': 0.0, 'scale_q': 1.0}, reparametrised.
     """
-    return torch.sum(kernels.exp_bregman(0, logvar)/2, dim=-1) + torch.sum(mu**2/2, dim=-1)
+    return kernels.sum_last(kernels.exp_bregman(0, logvar)/2) + kernels.sum_last(mu**2/2)
 
 #: name -> (quantity, family of P, family of Q or None), for dispatch and validation.
 FUNCTIONS = {

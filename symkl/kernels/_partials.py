@@ -40,7 +40,7 @@ def neglog_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Par
 def neglog_bregman_split(xp: Any, s: Array, log_r: Array, target: Target = FLOAT64) -> Partials:
     """Partials of the split kernel as evaluated: the near series depends on s only
     (h'(s) = s/(1 + s)), the far lanes are s - log_r."""
-    near = (s >= target.near_low) & (s <= target.near_high)
+    near = target.in_near_range(xp, s)
     sn = xp.where(near, s, 0.0)
     return xp.where(near, sn / (1.0 + sn), 1.0), xp.where(near, 0.0, -1.0)
 
@@ -49,12 +49,12 @@ def xlogx_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: T
     """B = y log(y/x) - d: dB/dd = log(y/x), dB/dx = log(y/x) - d/x = -h(d/x). The
     conventions' lanes: y == 0 < x (B = x) gives (1, 0); x == 0 gives (0, 0)."""
     y = x + d if y is None else y
-    regular = (x > 0) & (y > 0)
+    regular = xp.both(x > 0, y > 0)
     xs, ys = xp.where(regular, x, 1.0), xp.where(regular, y, 1.0)
     u = xp.where(regular, d, 0.0) / xs
     log1p_u = _log1p_from_endpoints(xp, u, ys, xs, target)
     g_x = -kernel.neglog_bregman_split(xp, u, log1p_u, target)
-    g_x = xp.where(regular, g_x, xp.where((y == 0) & (x > 0), 1.0, 0.0))
+    g_x = xp.where(regular, g_x, xp.where(xp.both(y == 0, x > 0), 1.0, 0.0))
     return g_x, xp.where(regular, log1p_u, 0.0), None
 
 
@@ -63,7 +63,8 @@ def exp_bregman(xp: Any, x: Array, d: Array, target: Target = FLOAT64) -> Partia
     exp(x + d) (-expm1(-d)), so that exp(x) = 0 never meets expm1(d) = inf)."""
     zero = d == 0
     big = d > 700.0
-    xm, dm = xp.where(zero | big, 0.0, x), xp.where(zero | big, 1.0, d)
+    zero_or_big = xp.either(zero, big)
+    xm, dm = xp.where(zero_or_big, 0.0, x), xp.where(zero_or_big, 1.0, d)
     xb, db = xp.where(big, x, 0.0), xp.where(big, d, 701.0)
     g_d = xp.where(big, -xp.exp(xb + db) * xp.expm1(-db), xp.exp(xm) * xp.expm1(dm))
     return kernel.exp_bregman(xp, x, d, target), xp.where(zero, 0.0, g_d)
@@ -170,7 +171,7 @@ def poisson_entropy(xp: Any, rate: Array, target: Target = FLOAT64) -> Partials:
     the derivative of the asymptotic series, 1/(2 rate) - sum_k k c_k rate**-(k+1). 0 at
     rate == 0 (where it is +inf), as the differentiated code gave."""
     direct = rate <= target.poisson_direct_max
-    r = xp.where(direct & (rate > 0), rate, 1.0)
+    r = xp.where(xp.both(direct, rate > 0), rate, 1.0)
     by_product = r < 1.0
     rs = xp.where(by_product, r, 1.0)
     rb = xp.where(by_product, 1.0, r)

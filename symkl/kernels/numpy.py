@@ -24,14 +24,7 @@ class _Numpy:
     """The array namespace the algorithms of symkl.kernels._float64 are written against."""
 
     where, log, log1p, expm1, exp, sqrt, abs = np.where, np.log, np.log1p, np.expm1, np.exp, np.sqrt, np.abs
-
-    @staticmethod
-    def steps(like: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return np.arange(start, stop, dtype=np.float64)
-
-    @staticmethod
-    def sum_last(a: np.ndarray) -> np.ndarray:
-        return np.sum(a, axis=-1)
+    both, either = np.logical_and, np.logical_or
 
 
 def _apply(kernel: Callable, *args: ArrayLike | None, target: _float64.Target | None = None) -> np.ndarray:
