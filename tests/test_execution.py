@@ -305,3 +305,13 @@ def test_sum_last_operator_matches_torch_sum_compiled_with_grad_and_vmap(keepdim
     torch.testing.assert_close(batched(x.detach()), torch.sum(x.detach().movedim(1, 0), dim=-1, keepdim=keepdim),
                                rtol=1e-15, atol=0)
     torch._dynamo.reset()
+
+
+def test_compiled_path_keeps_column_major_cholesky_factors_as_they_are() -> None:
+    # torch's MultivariateNormal holds a column-major factor; made contiguous, the triangular
+    # solves copied it back (10 ms of copies in a 24 ms float64 MVN KL at 1e4 x 16 x 16).
+    a = torch.randn(4, 3, 3, dtype=torch.float64)
+    mvn = td.MultivariateNormal(torch.zeros(4, 3, dtype=torch.float64), covariance_matrix=a @ a.mT + torch.eye(3))
+    assert not mvn.scale_tril.is_contiguous() and _execution._keeps_layout(mvn.scale_tril)
+    assert _execution._keeps_layout(torch.zeros(3).expand(4, 3))  # broadcast: not materialised
+    assert not _execution._keeps_layout(torch.zeros(4, 2)[:, 0])  # a strided column: copied
