@@ -2,8 +2,10 @@
 
 Each case is a function compiled with ``torch.compile(fullgraph=True)`` on float64 arrays of
 1e6 elements; the anchor is the same-shaped select on one comparison. The ratios show why
-symkl writes ``a & b`` as ``torch.where(a, b, False)`` (symkl.kernels.torch.both) and sums a
-short last axis through the ``symkl::sum_last`` operator (symkl.kernels.torch.sum_last).
+symkl writes ``a & b`` as ``torch.where(a, b, False)`` (symkl.kernels.torch.both), sums a
+short last axis through the ``symkl::sum_last`` operator (symkl.kernels.torch.sum_last) and
+compiles with gradients so that no boolean mask is saved for the backward
+(symkl.torch._execution.PARTITION_CONFIG).
 Rerun on a new torch to see whether the workarounds are still needed:
 
     python benchmarks/masks.py
@@ -58,6 +60,14 @@ def operator_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return sum_last(torch.where(x < 0.5, x * y, y))
 
 
+def bool_output(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.where(a < 0.5, a * b, b), a < 0.5
+
+
+def float_output(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.where(a < 0.5, a * b, b), torch.where(a < 0.5, 1.0, 0.0)
+
+
 CASES: list[tuple[str, Callable, str]] = [
     ("`where((a < c) & (b < c), ..)`", bitwise_and, "symkl: no"),
     ("`where(where(a < c, b < c, False), ..)`", select_and, "symkl: `both`"),
@@ -65,6 +75,8 @@ CASES: list[tuple[str, Callable, str]] = [
     ("`where(where(a < c, True, b < c), ..)`", select_or, "symkl: `either`"),
     ("`where(..).sum(-1)` over rows of 10", inductor_sum, "symkl: no"),
     ("`sum_last(where(..))` over rows of 10", operator_sum, "symkl: `sum_last`"),
+    ("`where(..)` and the mask `a < c` as a second output", bool_output, "symkl: no (saved for backward)"),
+    ("`where(..)` and the mask as float64", float_output, "(for comparison)"),
 ]
 
 

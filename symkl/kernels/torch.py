@@ -41,48 +41,61 @@ def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(a, True, b)
 
 
-def _sum_last_op() -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """``symkl::sum_last``: x.sum(-1) as a custom operator, opaque to inductor (torch >= 2.4;
-    None before). Inductor's CPU code reduces a short last axis (a Categorical's classes, a
-    diagonal Normal's event) one row at a time in a masked 16-lane vector: summing a
-    (1e5, 10) float64 array inside a compiled function took 2.7 ms, eager torch.sum 0.23 ms
-    (2 cores; float64 Categorical KL at 1e5 x 10: 3.0 -> 1.15 ms for the sum and the
-    logarithm). As an operator the sum runs as ATen's, the elementwise work before it still
-    fused."""
+def _last_axis_ops() -> tuple[Callable, Callable] | None:
+    """``symkl::sum_last`` (x.sum(-1)) and its backward ``symkl::expand_last`` (g repeated
+    along a new last axis, materialised): custom operators, opaque to inductor (torch >= 2.4;
+    None before).
+
+    Inductor's CPU code handles a short last axis (a Categorical's classes, a diagonal
+    Normal's event) one row at a time in a masked 16-lane vector. A sum over it inside a
+    compiled function: 2.7 ms for a (1e5, 10) float64 array, eager torch.sum 0.23 ms (2
+    cores); a backward that broadcasts the row's gradient over the axis ran its whole fused
+    loop that way (float32 Categorical KL, 1e5 x 10: backward 13.1 -> 6.3 ms). As operators the
+    sum and the broadcast run as ATen's, and the elementwise work around them stays fused,
+    over flat contiguous arrays."""
     if not hasattr(torch.library, "custom_op"):
         return None
 
     @torch.library.custom_op("symkl::sum_last", mutates_args=())
-    def op(x: torch.Tensor) -> torch.Tensor:
+    def sum_op(x: torch.Tensor) -> torch.Tensor:
         return x.sum(-1)
 
-    @op.register_fake
+    @sum_op.register_fake
     def _(x: torch.Tensor) -> torch.Tensor:
         return x.new_empty(x.shape[:-1])
 
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return grad.unsqueeze(-1).expand(ctx.shape)
+    @torch.library.custom_op("symkl::expand_last", mutates_args=())
+    def expand_op(g: torch.Tensor, size: int) -> torch.Tensor:
+        return g.unsqueeze(-1).expand(*g.shape, size).contiguous()
 
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.shape = inputs[0].shape
+    @expand_op.register_fake
+    def _(g: torch.Tensor, size: int) -> torch.Tensor:
+        return g.new_empty((*g.shape, size))
 
-    op.register_autograd(backward, setup_context=setup_context)
+    def keep_size(ctx, inputs, output) -> None:  # noqa: ANN001 - torch.library's signature
+        ctx.size = inputs[0].shape[-1]
 
-    def batched(info, in_dims, x: torch.Tensor):  # torch.func.vmap inside a compiled function
-        return op(x.movedim(in_dims[0], 0) if in_dims[0] is not None else x), 0 if in_dims[0] is not None else None
+    sum_op.register_autograd(lambda ctx, grad: expand_op(grad, ctx.size), setup_context=keep_size)
+    expand_op.register_autograd(lambda ctx, grad: (sum_op(grad), None), setup_context=lambda ctx, inputs, output: None)
 
-    op.register_vmap(batched)
-    return op
+    # torch.func.vmap inside a compiled function: the vmapped axis moved to the front.
+    def front(x: torch.Tensor, dim: int | None) -> torch.Tensor:
+        return x if dim is None else x.movedim(dim, 0)
+
+    sum_op.register_vmap(lambda info, in_dims, x: (sum_op(front(x, in_dims[0])), None if in_dims[0] is None else 0))
+    expand_op.register_vmap(lambda info, in_dims, g, size: (expand_op(front(g, in_dims[0]), size),
+                                                            None if in_dims[0] is None else 0))
+    return sum_op, expand_op
 
 
-_SUM_LAST = _sum_last_op()
+_LAST_AXIS_OPS = _last_axis_ops()
 
 
 def sum_last(x: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
     """``torch.sum(x, dim=-1, keepdim=keepdim)``, the generated code's reduction: inside
-    torch.compile on the CPU through the ``symkl::sum_last`` operator (see _sum_last_op)."""
-    if _SUM_LAST is not None and torch.compiler.is_compiling() and x.device.type == "cpu":
-        out = _SUM_LAST(x)
+    torch.compile on the CPU through the ``symkl::sum_last`` operator (see _last_axis_ops)."""
+    if _LAST_AXIS_OPS is not None and torch.compiler.is_compiling() and x.device.type == "cpu":
+        out = _LAST_AXIS_OPS[0](x)
         return out.unsqueeze(-1) if keepdim else out
     return torch.sum(x, dim=-1, keepdim=keepdim)
 
