@@ -43,7 +43,7 @@ def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _last_axis_ops() -> tuple[Callable, Callable] | None:
     """``symkl::sum_last`` (x.sum(-1)) and its backward ``symkl::expand_last`` (g repeated
-    along a new last axis, materialised): custom operators, opaque to inductor (torch >= 2.4;
+    along a new last axis, materialised): custom operators, opaque to inductor (torch >= 2.5;
     None before).
 
     Inductor's CPU code handles a short last axis (a Categorical's classes, a diagonal
@@ -53,8 +53,8 @@ def _last_axis_ops() -> tuple[Callable, Callable] | None:
     loop that way (float32 Categorical KL, 1e5 x 10: backward 13.1 -> 6.3 ms). As operators the
     sum and the broadcast run as ATen's, and the elementwise work around them stays fused,
     over flat contiguous arrays."""
-    if not hasattr(torch.library, "custom_op"):
-        return None
+    if not (hasattr(torch.library, "custom_op") and hasattr(torch.library, "register_vmap")):
+        return None  # torch < 2.5: plain torch.sum
 
     @torch.library.custom_op("symkl::sum_last", mutates_args=())
     def sum_op(x: torch.Tensor) -> torch.Tensor:
