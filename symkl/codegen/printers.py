@@ -68,7 +68,7 @@ TORCH = Backend(
         sp.erfc: "torch.special.erfc", sp.loggamma: "torch.lgamma", Log1p: "torch.log1p",
     },
     where="torch.where",
-    # Selects, not & and |: inductor's CPU code computes those ~10x slower (symkl.kernels.torch.both).
+    # Selects, not & and |: inductor's CPU code computes those several times slower (kernels.torch.both).
     both="torch.where({a}, {b}, False)",
     either="torch.where({a}, True, {b})",
     reduce_sum="kernels.sum_last({arg}{keepdim})",  # torch.sum, or an operator when compiled
