@@ -68,9 +68,8 @@ TORCH = Backend(
         sp.erfc: "torch.special.erfc", sp.loggamma: "torch.lgamma", Log1p: "torch.log1p",
     },
     where="torch.where",
-    # Selects, not & and |: inductor's CPU code computes those several times slower (kernels.torch.both).
-    both="torch.where({a}, {b}, False)",
-    either="torch.where({a}, True, {b})",
+    both="kernels.both({a}, {b})",  # selects, not & and | (see symkl.kernels.torch.both)
+    either="kernels.either({a}, {b})",
     reduce_sum="kernels.sum_last({arg}{keepdim})",  # torch.sum, or an operator when compiled
     true_keepdim=", keepdim=True",
     polygamma="torch.special.polygamma({n}, {arg})",

@@ -18,7 +18,7 @@ def cross_entropy_bernoulli_bernoulli(probs_p, probs_q):
 
     Generated from symkl.cross_entropy('bernoulli', 'bernoulli').
     """
-    return torch.where(torch.where(torch.where((probs_p == 0), True, (probs_q > 0)), torch.where((probs_p == 1), True, (probs_q < 1)), False), torch.special.xlogy(-1 + probs_p, 1 - probs_q) - torch.special.xlogy(probs_p, probs_q), math.inf)
+    return torch.where(kernels.both(kernels.either((probs_p == 0), (probs_q > 0)), kernels.either((probs_p == 1), (probs_q < 1))), torch.special.xlogy(-1 + probs_p, 1 - probs_q) - torch.special.xlogy(probs_p, probs_q), math.inf)
 
 
 def cross_entropy_beta_beta(concentration1_p, concentration0_p, concentration1_q, concentration0_q):
@@ -42,7 +42,7 @@ def cross_entropy_beta_uniform(concentration1_p, concentration0_p, low_q, high_q
 
     Generated from symkl.cross_entropy('beta', 'uniform').
     """
-    return torch.where(torch.where((high_q >= 1), (low_q <= 0), False), torch.log(high_q - low_q), math.inf)
+    return torch.where(kernels.both((high_q >= 1), (low_q <= 0)), torch.log(high_q - low_q), math.inf)
 
 
 def cross_entropy_categorical_categorical(probs_p, probs_q):
@@ -50,7 +50,7 @@ def cross_entropy_categorical_categorical(probs_p, probs_q):
 
     Generated from symkl.cross_entropy('categorical', 'categorical').
     """
-    return kernels.sum_last(torch.where(torch.where((probs_p == 0), True, (probs_q > 0)), -torch.special.xlogy(probs_p, probs_q), math.inf))
+    return kernels.sum_last(torch.where(kernels.either((probs_p == 0), (probs_q > 0)), -torch.special.xlogy(probs_p, probs_q), math.inf))
 
 
 def cross_entropy_categorical_logits(logits_p, logits_q):
@@ -222,7 +222,7 @@ def cross_entropy_uniform_uniform(low_p, high_p, low_q, high_q):
 
     Generated from symkl.cross_entropy('uniform', 'uniform').
     """
-    return torch.where(torch.where((low_p >= low_q), (high_p <= high_q), False), torch.log(high_q - low_q), math.inf)
+    return torch.where(kernels.both((low_p >= low_q), (high_p <= high_q)), torch.log(high_q - low_q), math.inf)
 
 
 def entropy_bernoulli(probs):
@@ -336,7 +336,7 @@ def kl_bernoulli_bernoulli(probs_p, probs_q):
 
     Generated from symkl.kl('bernoulli', 'bernoulli').
     """
-    return torch.where(torch.where(torch.where((probs_p == 0), True, (probs_q > 0)), torch.where((probs_p == 1), True, (probs_q < 1)), False), kernels.xlogx_bregman(1 - probs_q, probs_q - probs_p, 1 - probs_p) + kernels.xlogx_bregman(probs_q, probs_p - probs_q, probs_p), math.inf)
+    return torch.where(kernels.both(kernels.either((probs_p == 0), (probs_q > 0)), kernels.either((probs_p == 1), (probs_q < 1))), kernels.xlogx_bregman(1 - probs_q, probs_q - probs_p, 1 - probs_p) + kernels.xlogx_bregman(probs_q, probs_p - probs_q, probs_p), math.inf)
 
 
 def kl_beta_beta(concentration1_p, concentration0_p, concentration1_q, concentration0_q):
@@ -360,7 +360,7 @@ def kl_beta_uniform(concentration1_p, concentration0_p, low_q, high_q):
 
     Generated from symkl.kl('beta', 'uniform').
     """
-    return torch.where(torch.where((high_q >= 1), (low_q <= 0), False), -torch.lgamma(concentration0_p) - torch.lgamma(concentration1_p) + (-1 + concentration0_p)*kernels.digamma(concentration0_p) + (-1 + concentration1_p)*kernels.digamma(concentration1_p) + (2 - concentration0_p - concentration1_p)*kernels.digamma(concentration0_p + concentration1_p) + torch.log(high_q - low_q) + torch.lgamma(concentration0_p + concentration1_p), math.inf)
+    return torch.where(kernels.both((high_q >= 1), (low_q <= 0)), -torch.lgamma(concentration0_p) - torch.lgamma(concentration1_p) + (-1 + concentration0_p)*kernels.digamma(concentration0_p) + (-1 + concentration1_p)*kernels.digamma(concentration1_p) + (2 - concentration0_p - concentration1_p)*kernels.digamma(concentration0_p + concentration1_p) + torch.log(high_q - low_q) + torch.lgamma(concentration0_p + concentration1_p), math.inf)
 
 
 def kl_categorical_categorical(probs_p, probs_q):
@@ -368,7 +368,7 @@ def kl_categorical_categorical(probs_p, probs_q):
 
     Generated from symkl.kl('categorical', 'categorical').
     """
-    return kernels.sum_last(torch.where(torch.where((probs_p == 0), True, (probs_q > 0)), kernels.xlogx_bregman(probs_q, -probs_q + probs_p, probs_p), math.inf))
+    return kernels.sum_last(torch.where(kernels.either((probs_p == 0), (probs_q > 0)), kernels.xlogx_bregman(probs_q, -probs_q + probs_p, probs_p), math.inf))
 
 
 def kl_categorical_logits(logits_p, logits_q):
@@ -548,7 +548,7 @@ def kl_uniform_uniform(low_p, high_p, low_q, high_q):
 
     Generated from symkl.kl('uniform', 'uniform').
     """
-    return torch.where(torch.where((low_p >= low_q), (high_p <= high_q), False), kernels.log1p_ratio(((high_q - high_p) + (low_p - low_q))/(high_p - low_p), high_q - low_q, high_p - low_p), math.inf)
+    return torch.where(kernels.both((low_p >= low_q), (high_p <= high_q)), kernels.log1p_ratio(((high_q - high_p) + (low_p - low_q))/(high_p - low_p), high_q - low_q, high_p - low_p), math.inf)
 
 
 def kl_vae(mu, logvar):

@@ -23,8 +23,8 @@ of ``FLOAT64``'s work, truncation below 1e-9 relative (1/60 of a float32 ulp).
 Branch-free: each formula is evaluated on every element and selected with ``where``;
 lanes that are not selected are fed harmless inputs ("double where"), so neither values
 nor autograd gradients pick up NaN from them. ``xp`` supplies where, log, log1p, expm1,
-exp, sqrt, abs, both (and) and either (or) for numpy or torch; the coefficients are computed with mpmath at import,
-never inside traced code.
+exp, sqrt, abs, both (and) and either (or) for numpy or torch; the coefficients are
+computed with mpmath at import, never inside traced code.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from symkl.kernels.torch import compiling_on_cpu, log_ratio, neglog_bregman_split
+
 #: Triangular systems of up to this order are solved by unrolled forward substitution inside
 #: torch.compile on the CPU (no gradients): inductor fuses the k (k + 1) / 2 row updates over
 #: the batch, where LAPACK is called once per small matrix. 1e4 systems of order 16 with 16
@@ -18,7 +20,7 @@ UNROLLED_SOLVE_MAX_ORDER = 16
 def solve_lower(chol: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """L^-1 rhs for lower-triangular L (..., k, k) and rhs (..., k, m), batch shapes equal."""
     k = chol.shape[-1]
-    unrolled = (torch.compiler.is_compiling() and chol.device.type == "cpu" and k <= UNROLLED_SOLVE_MAX_ORDER
+    unrolled = (compiling_on_cpu(chol) and k <= UNROLLED_SOLVE_MAX_ORDER
                 and not (torch.is_grad_enabled() and (chol.requires_grad or rhs.requires_grad)))
     if not unrolled:
         return torch.linalg.solve_triangular(chol, rhs, upper=False)
@@ -60,8 +62,6 @@ def neglogdet_bregman(chol_a: torch.Tensor, chol_b: torch.Tensor) -> torch.Tenso
     is >= 0, and solving for the difference L_b - L_a (not for L_b) makes it exactly 0 when
     the factors are equal and keeps its digits when they are close.
     """
-    from symkl.kernels.torch import log_ratio, neglog_bregman_split  # scalar kernels
-
     diff = chol_b - chol_a
     n = solve_lower(chol_a, diff)
     diag_a = torch.diagonal(chol_a, dim1=-2, dim2=-1)

@@ -23,8 +23,15 @@ import torch
 
 from symkl.kernels import _float64, _partials
 
-__all__ = ["digamma", "exp_bregman", "lgamma_bregman", "lgamma_residual_bregman", "log1p_ratio", "log_ratio", "neglog_bregman", "neglog_bregman_split",
-           "poisson_entropy", "product_difference", "sum_last", "xlogx_bregman"]
+__all__ = ["both", "digamma", "either", "exp_bregman", "lgamma_bregman", "lgamma_residual_bregman", "log1p_ratio",
+           "log_ratio", "neglog_bregman", "neglog_bregman_split", "poisson_entropy", "product_difference", "sum_last",
+           "xlogx_bregman"]
+
+
+def compiling_on_cpu(t: torch.Tensor) -> bool:
+    """Whether ``t`` is being traced by torch.compile for the CPU: where the kernels take the
+    forms inductor's CPU code runs fast (sum_last, linalg_torch.solve_lower)."""
+    return torch.compiler.is_compiling() and t.device.type == "cpu"
 
 
 def both(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -94,7 +101,7 @@ _LAST_AXIS_OPS = _last_axis_ops()
 def sum_last(x: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
     """``torch.sum(x, dim=-1, keepdim=keepdim)``, the generated code's reduction: inside
     torch.compile on the CPU through the ``symkl::sum_last`` operator (see _last_axis_ops)."""
-    if _LAST_AXIS_OPS is not None and torch.compiler.is_compiling() and x.device.type == "cpu":
+    if _LAST_AXIS_OPS is not None and compiling_on_cpu(x):
         out = _LAST_AXIS_OPS[0](x)
         return out.unsqueeze(-1) if keepdim else out
     return torch.sum(x, dim=-1, keepdim=keepdim)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from symkl.kernels import _float64
-from symkl.kernels.torch import __all__, _apply, sum_last  # noqa: F401 - same names
+from symkl.kernels.torch import __all__, _apply, both, either, sum_last  # noqa: F401 - same names
 
 _TARGET = _float64.NARROW
 
