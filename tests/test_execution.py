@@ -349,3 +349,21 @@ def test_unrolled_triangular_solve_matches_lapack() -> None:
     torch._dynamo.reset()
     got = torch.compile(solve_lower, fullgraph=True)(chol, rhs)
     torch.testing.assert_close(got, torch.linalg.solve_triangular(chol, rhs, upper=False), rtol=1e-14, atol=1e-15)
+
+
+def test_cholesky_kernel_is_torchs_factor_laid_out_row_major() -> None:
+    # The unrolled solves read L row by row: a row-major factor keeps those reads contiguous.
+    from symkl.kernels.linalg_torch import cholesky
+
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(40, 6, 6, dtype=torch.float64, generator=g)
+    cov = a @ a.mT + torch.eye(6, dtype=torch.float64)
+    chol = cholesky(cov)
+    assert chol.is_contiguous()
+    torch.testing.assert_close(chol, torch.linalg.cholesky(cov), rtol=1e-14, atol=1e-15)
+    assert torch.equal(chol, chol.tril())
+    torch._dynamo.reset()
+    torch.testing.assert_close(torch.compile(cholesky, fullgraph=True)(cov), chol, rtol=1e-15, atol=0)
+    cov[7, 2, 2] = -1.0  # not positive definite: torch's error, naming the batch element
+    with pytest.raises(torch.linalg.LinAlgError, match=r"Batch element 7"):
+        cholesky(cov)

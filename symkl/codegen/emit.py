@@ -229,7 +229,7 @@ def render_function(g: Generated, backend: Backend) -> str:
         if g.cholesky_inputs and "scale_tril" in name:
             prelude.append(f"    chol_{name.replace('scale_tril', 'covariance_matrix')} = {name}")
         elif f"chol_{name}" in body:
-            chol = "torch.linalg.cholesky" if backend.name == "torch" else "np.linalg.cholesky"
+            chol = "linalg.cholesky" if backend.name == "torch" else "np.linalg.cholesky"
             prelude.append(f"    chol_{name} = {chol}({name})")
     args = ", ".join(g.params)
     source = f"symkl.{g.quantity}({g.p.name!r}{', ' + repr(g.q.name) if g.q else ''})"

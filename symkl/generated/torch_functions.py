@@ -154,8 +154,8 @@ def cross_entropy_mvn_mvn(loc_p, covariance_matrix_p, loc_q, covariance_matrix_q
 
     Generated from symkl.cross_entropy('mvn', 'mvn').
     """
-    chol_covariance_matrix_p = torch.linalg.cholesky(covariance_matrix_p)
-    chol_covariance_matrix_q = torch.linalg.cholesky(covariance_matrix_q)
+    chol_covariance_matrix_p = linalg.cholesky(covariance_matrix_p)
+    chol_covariance_matrix_q = linalg.cholesky(covariance_matrix_q)
     return linalg.mahalanobis_sq(chol_covariance_matrix_q, (-loc_q + loc_p))/2 + linalg.trace_inv_mul(chol_covariance_matrix_q, chol_covariance_matrix_p)/2 + linalg.logdet(chol_covariance_matrix_q)/2 + loc_p.shape[-1]*1.8378770664093456/2
 
 
@@ -286,7 +286,7 @@ def entropy_mvn(loc, covariance_matrix):
 
     Generated from symkl.entropy('mvn').
     """
-    chol_covariance_matrix = torch.linalg.cholesky(covariance_matrix)
+    chol_covariance_matrix = linalg.cholesky(covariance_matrix)
     return loc.shape[-1]/2 + linalg.logdet(chol_covariance_matrix)/2 + loc.shape[-1]*1.8378770664093456/2
 
 
@@ -472,8 +472,8 @@ def kl_mvn_mvn(loc_p, covariance_matrix_p, loc_q, covariance_matrix_q):
 
     Generated from symkl.kl('mvn', 'mvn').
     """
-    chol_covariance_matrix_p = torch.linalg.cholesky(covariance_matrix_p)
-    chol_covariance_matrix_q = torch.linalg.cholesky(covariance_matrix_q)
+    chol_covariance_matrix_p = linalg.cholesky(covariance_matrix_p)
+    chol_covariance_matrix_q = linalg.cholesky(covariance_matrix_q)
     return linalg.neglogdet_bregman(chol_covariance_matrix_q, chol_covariance_matrix_p)/2 + linalg.mahalanobis_sq(chol_covariance_matrix_q, (-loc_q + loc_p))/2
 
 

@@ -17,6 +17,18 @@ from symkl.kernels.torch import compiling_on_cpu, log_ratio, neglog_bregman_spli
 UNROLLED_SOLVE_MAX_ORDER = 16
 
 
+def cholesky(a: torch.Tensor) -> torch.Tensor:
+    """The lower Cholesky factor L of A = L L^T (..., k, k), row-major.
+
+    Computed as the transpose of the upper factor: torch.linalg.cholesky(A) hands LAPACK's
+    column-major result back after zeroing its upper triangle with a strided tril (1e4 x 16
+    x 16, float64, 2 cores: 6.1 ms, upper=True 4.5 ms), and a column-major L makes the
+    unrolled solves below gather their rows (2.8 -> 6.9 ms compiled). The upper factor of a
+    batch comes back column-major, so its transpose is row-major at no cost.
+    """
+    return torch.linalg.cholesky(a, upper=True).mT
+
+
 def solve_lower(chol: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """L^-1 rhs for lower-triangular L (..., k, k) and rhs (..., k, m), batch shapes equal."""
     k = chol.shape[-1]
