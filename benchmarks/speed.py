@@ -1,6 +1,7 @@
 """Speed of symkl's KL relative to ``torch.distributions.kl_divergence`` (ratios only).
 
-For Normal, Gamma, Beta, Categorical and MultivariateNormal, float32 and float64, forward
+For Normal, Gamma, Beta, Categorical and MultivariateNormal (built from its covariance, and
+from its Cholesky factor), float32 and float64, forward
 and forward + backward: the time of ``symkl.torch.kl_divergence(P, Q)`` and of the raw
 generated function (``symkl.torch.functional.kl_<f>_<f>(..., validate=False)``), each
 divided by the time of ``torch.distributions.kl_divergence(P, Q)`` in the same repetition
@@ -52,6 +53,15 @@ class Case:
     event: str  # shape note for the doc
     #: smaller batch for forward+backward where symkl's autograd graph would not fit in RAM
     grad_batch: int | None = None
+    #: MVN: objects built from ``scale_tril`` (the factor drawn in float64, then cast), as
+    #: VAE-style code builds them, instead of ``covariance_matrix``: torch has its factor
+    #: without a factorisation, and symkl takes it as given in every dtype (the *_tril function)
+    from_scale_tril: bool = False
+
+    @property
+    def raw_function(self) -> str:
+        """The name of the generated function the ``raw`` variant calls."""
+        return f"kl_{self.family}_{self.family}" + ("_tril" if self.from_scale_tril else "")
 
     def batch_for(self, backward: bool) -> int:
         return self.grad_batch if backward and self.grad_batch else self.batch
@@ -83,7 +93,9 @@ class Case:
             k = 16
             a = torch.randn(n, k, k, generator=g, dtype=f64)
             cov = a @ a.mT / k + 0.5 * torch.eye(k, dtype=f64)
-            out = {"loc": torch.randn(n, k, generator=g, dtype=f64), "covariance_matrix": cov}
+            loc = torch.randn(n, k, generator=g, dtype=f64)
+            out = ({"loc": loc, "scale_tril": torch.linalg.cholesky(cov)} if self.from_scale_tril
+                   else {"loc": loc, "covariance_matrix": cov})
         else:
             raise KeyError(self.family)
         return {name: v.to(device=device, dtype=dtype) for name, v in out.items()}
@@ -96,6 +108,7 @@ def cases(scale: int) -> list[Case]:
         Case("Beta", "beta", 1_000_000 // scale, "scalar"),
         Case("Categorical", "categorical", 100_000 // scale, "10 classes"),
         Case("MVN", "mvn", 10_000 // scale, "dim 16"),
+        Case("MVN from scale_tril", "mvn", 10_000 // scale, "dim 16", from_scale_tril=True),
     ]
 
 
@@ -114,7 +127,7 @@ def timed_call(case: Case, variant: str, p: Params, q: Params, backward: bool) -
     for v in (*p.values(), *q.values()):
         v.grad = None
     if variant == "raw":
-        fn = getattr(symkl.torch.functional, f"kl_{case.family}_{case.family}")
+        fn = getattr(symkl.torch.functional, case.raw_function)
         args = {f"{k}_p": v for k, v in p.items()} | {f"{k}_q": v for k, v in q.items()}
         run: Callable[[], torch.Tensor] = lambda: fn(**args, validate=False)  # noqa: E731
     else:
@@ -212,7 +225,7 @@ def _agreement_with_cpu(case: Case, p: Params, q: Params, numel: int = 50_000) -
     evaluated eagerly on the CPU, on the same first ``numel`` inputs. (Not through
     Distribution objects: torch renormalises Categorical probs on each device, with another
     summation order, and the KL then moves by up to 2.7e-7 in float32 from the inputs alone.)"""
-    fn = getattr(symkl.torch.functional, f"kl_{case.family}_{case.family}")
+    fn = getattr(symkl.torch.functional, case.raw_function)
     args = {f"{k}_{side}": v.detach() for side, vals in (("p", p), ("q", q)) for k, v in vals.items()}
     got = fn(**args, validate=False)[:numel].cpu().double()
     want = fn(**{k: v[:numel].cpu() for k, v in args.items()}, validate=False).double()
@@ -376,9 +389,12 @@ def write_doc(results: list[Result], reps: int, quick: bool, device: str = "cpu"
         "objects. *raw generated function*: `symkl.torch.functional.kl_<f>_<f>(..., "
         "validate=False)` on the parameter tensors (no Distribution object).",
         "- Distribution objects are built outside the timed region for both (`validate_args=False`), "
-        "fresh for every repetition. torch's MultivariateNormal computes its Cholesky factor in "
-        "the constructor (untimed); symkl reads `covariance_matrix` and factors it inside its "
-        "timed call.",
+        "fresh for every repetition. torch's MultivariateNormal built from `covariance_matrix` "
+        "computes its Cholesky factor in the constructor (untimed); symkl takes that factor in "
+        "float64, and in narrower dtypes factors `covariance_matrix` in float64 inside its timed "
+        "call (a float32 factor's rounding moved the KL by up to 443 ULP). *MVN from "
+        "scale_tril*: objects built from the factor, as VAE-style code does: neither side "
+        "factors anything.",
         "- Execution: `symkl.torch` evaluates every formula in float64 (float32 results rounded "
         "once, with the kernels' NARROW variants) and, in its default mode `auto`, runs inputs "
         "of >= 65,536 elements through `torch.compile` (inductor); functions with the lnGamma "
@@ -400,7 +416,8 @@ def write_doc(results: list[Result], reps: int, quick: bool, device: str = "cpu"
         "for the backward: symkl/kernels/_partials.py).",
         "- Inputs drawn in float64 (fixed seed) and cast: Normal loc ~ N(0, 1), scale = e^U(-1,1); "
         "Gamma concentration e^U(-1,2), rate e^U(-1,1); Beta concentrations e^U(-1,2); "
-        "Categorical probs = softmax(N(0, 1)) over 10 classes; MVN dim 16, covariance A A^T / 16 + I / 2.",
+        "Categorical probs = softmax(N(0, 1)) over 10 classes; MVN dim 16, covariance A A^T / 16 + I / 2 "
+        "(MVN from scale_tril: its Cholesky factor, computed in float64).",
         "",
         "## Targets",
         "",

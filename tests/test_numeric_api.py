@@ -73,6 +73,20 @@ def test_parametrisations_mvn_and_logits() -> None:
                                                       td.Bernoulli(torch.tensor(0.4, dtype=F64))))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_mvn_from_scale_tril_is_read_without_forming_its_covariance(dtype) -> None:
+    # torch computes covariance_matrix = L L^T on first access (a lazy property, with its
+    # own autograd graph): symkl reads the factor the KL function takes and nothing else.
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(5, 4, 4, dtype=F64, generator=g)
+    chol = torch.linalg.cholesky(a @ a.mT + torch.eye(4, dtype=F64)).to(dtype)
+    p = td.MultivariateNormal(torch.zeros(5, 4, dtype=dtype), scale_tril=chol)
+    q = td.MultivariateNormal(torch.ones(5, 4, dtype=dtype), scale_tril=chol.flip(0))
+    got = st.kl_divergence(p, q)
+    assert "covariance_matrix" not in vars(p) and "covariance_matrix" not in vars(q)
+    torch.testing.assert_close(got, td.kl_divergence(p, q), rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
+
+
 def test_broadcasting_dtype_device_and_autograd() -> None:
     loc = torch.zeros(4, 1, requires_grad=True)
     P, Q = td.Normal(loc, torch.ones(4, 1)), td.Normal(torch.ones(5), 2.0)
