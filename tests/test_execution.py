@@ -362,6 +362,9 @@ def test_cholesky_kernel_is_torchs_factor_laid_out_row_major() -> None:
     assert chol.is_contiguous()
     torch.testing.assert_close(chol, torch.linalg.cholesky(cov), rtol=1e-14, atol=1e-15)
     assert torch.equal(chol, chol.tril())
+    from symkl.kernels.linalg_torch import scale_tril_from_precision  # the factor of P^-1, from P
+
+    torch.testing.assert_close(scale_tril_from_precision(torch.linalg.inv(cov)), chol, rtol=1e-12, atol=1e-14)
     torch._dynamo.reset()
     torch.testing.assert_close(torch.compile(cholesky, fullgraph=True)(cov), chol, rtol=1e-15, atol=0)
     cov[7, 2, 2] = -1.0  # not positive definite: torch's error, naming the batch element

@@ -87,6 +87,35 @@ def test_mvn_from_scale_tril_is_read_without_forming_its_covariance(dtype) -> No
     torch.testing.assert_close(got, td.kl_divergence(p, q), rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
 
 
+@pytest.mark.parametrize("built_from", ["precision_matrix", "mixed"])
+def test_float32_mvn_is_rounded_once_in_every_parametrisation(built_from: str) -> None:
+    # torch's float32 factor of a precision (or covariance) matrix cost up to 6 ULP (1.6 ULP
+    # for covariance || scale_tril pairs) here; symkl factors the matrix itself in float64.
+    g = torch.Generator().manual_seed(4)
+
+    def spd() -> torch.Tensor:
+        a = torch.randn(200, 6, 6, dtype=F64, generator=g)
+        m = (a @ a.mT / 6 + torch.eye(6, dtype=F64) / 2).float()
+        return (m + m.mT) / 2
+
+    loc_p, loc_q = torch.randn(2, 200, 6, generator=g).unbind(0)
+    if built_from == "precision_matrix":
+        kw_p, kw_q = {"precision_matrix": spd()}, {"covariance_matrix": spd()}
+    else:
+        kw_p, kw_q = {"covariance_matrix": spd()}, {"scale_tril": torch.linalg.cholesky(spd().double()).float()}
+    p32 = td.MultivariateNormal(loc_p.requires_grad_(), **kw_p)
+    q32 = td.MultivariateNormal(loc_q, **kw_q)
+    got = st.kl_divergence(p32, q32)
+    exact = st.kl_divergence(  # the same float32 values, in float64
+        td.MultivariateNormal(loc_p.detach().double(), **{k: v.double() for k, v in kw_p.items()}),
+        td.MultivariateNormal(loc_q.double(), **{k: v.double() for k, v in kw_q.items()}))
+    assert got.dtype == torch.float32
+    ulp = (got.detach().double() - exact).abs() / torch.from_numpy(np.spacing(exact.float().numpy())).double()
+    assert float(ulp.max()) <= 0.5 + 1e-6
+    (grad,) = torch.autograd.grad(got.sum(), loc_p)
+    assert torch.isfinite(grad).all()
+
+
 def test_broadcasting_dtype_device_and_autograd() -> None:
     loc = torch.zeros(4, 1, requires_grad=True)
     P, Q = td.Normal(loc, torch.ones(4, 1)), td.Normal(torch.ones(5), 2.0)

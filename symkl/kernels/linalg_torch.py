@@ -29,6 +29,17 @@ def cholesky(a: torch.Tensor) -> torch.Tensor:
     return torch.linalg.cholesky(a, upper=True).mT
 
 
+def scale_tril_from_precision(precision: torch.Tensor) -> torch.Tensor:
+    """The lower Cholesky factor of precision^-1, computed as torch's MultivariateNormal does
+    (without forming the inverse): the Cholesky factor of P with rows and columns reversed,
+    flipped back, is an upper-triangular U with U^T U = P... transposed, L^-1 with
+    L L^T = P^-1; one triangular solve against I gives L."""
+    flipped = torch.linalg.cholesky(torch.flip(precision, (-2, -1)))
+    l_inv = torch.flip(flipped, (-2, -1)).mT
+    eye = torch.eye(precision.shape[-1], dtype=precision.dtype, device=precision.device)
+    return torch.linalg.solve_triangular(l_inv, eye, upper=False)
+
+
 def solve_lower(chol: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """L^-1 rhs for lower-triangular L (..., k, k) and rhs (..., k, m), batch shapes equal."""
     k = chol.shape[-1]

@@ -15,6 +15,7 @@ registry.
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ import torch.distributions as td
 
 from symkl import distributions
 from symkl.family import Family
+from symkl.kernels import linalg_torch as linalg
 from symkl.torch import functional
 from symkl.torch._execution import compile_mode, set_compile_mode
 from symkl.torch.functional import FUNCTIONS
@@ -70,10 +72,9 @@ def _call(quantity: str, dists: tuple[td.Distribution, ...]) -> torch.Tensor:
             f"symkl has no {quantity} for {described}; supported: {pairs}"
             + (f" (closest: {hint[0]})" if hint else "")
         )
-    # MultivariateNormal holds its Cholesky factor, computed in the input dtype: use the
-    # variant that takes it, except in narrow dtypes where every object keeps the covariance
-    # it was built from: symkl then factors that exact matrix in float64 (a float32 factor's
-    # rounding moved float32 KLs by up to ~400 ULP, measured by symkl verify).
+    # MultivariateNormal holds its Cholesky factor: use the variant that takes it, except in
+    # narrow dtypes where every object keeps the covariance it was built from: symkl then
+    # factors those exact matrices in float64, inside the function (see _scale_tril).
     tril = name + "_tril" in FUNCTIONS and not (any(d.loc.dtype != torch.float64 for d in dists)
                                                  and all("covariance_matrix" in vars(d) for d in dists))
     args: dict[str, Any] = {}
@@ -83,13 +84,37 @@ def _call(quantity: str, dists: tuple[td.Distribution, ...]) -> torch.Tensor:
             # not built from on first access (covariance_matrix = L L^T from scale_tril, a
             # batched product that autograd then carried: 1e4 x 16 x 16 float32 KL from
             # scale_tril-built objects 1.35 (2.72) times torch's time, raw function 0.72 (1.42)).
-            pname = "scale_tril" if tril and param.name == "covariance_matrix" else param.name
-            args[pname if quantity == "entropy" else f"{pname}_{suffix}"] = getattr(holder, pname)
+            tril_of_covariance = tril and param.name == "covariance_matrix"
+            pname = "scale_tril" if tril_of_covariance else param.name
+            value = _scale_tril(holder) if tril_of_covariance else getattr(holder, pname)
+            args[pname if quantity == "entropy" else f"{pname}_{suffix}"] = value
     name = name + "_tril" if tril else name
     # The distributions validated their parameters when they were built (validate_args).
     out = getattr(functional, name)(**args, validate=False)
+    if tril:  # a float64 factor of a narrow object promoted the result: round it once
+        out = out.to(functools.reduce(torch.promote_types, (d.loc.dtype for d in dists)))
     batch = torch.broadcast_shapes(*(d.batch_shape for d in dists))
     return out.expand(batch) if out.shape != batch else out
+
+
+def _scale_tril(mvn: td.MultivariateNormal) -> torch.Tensor:
+    """A MultivariateNormal's Cholesky factor as precise as the matrix it was built from.
+
+    torch factors a covariance or precision matrix in its own dtype; rounded to float32, the
+    factor moved float32 KLs by up to 443 ULP (covariance, symkl verify) and 6 ULP
+    (precision, 200 random pairs of dimension 6). In narrow dtypes symkl takes the factor of
+    that exact matrix in float64 instead. A factor the object was built from is exact as it
+    is. (An object may hold several of the three once they have been read: the covariance,
+    then the precision, is what it was built from or as precise, so they go first.)
+    """
+    built = vars(mvn)
+    if mvn.loc.dtype == torch.float64:
+        return mvn.scale_tril
+    if "covariance_matrix" in built:
+        return linalg.cholesky(built["covariance_matrix"].to(torch.float64))
+    if "precision_matrix" in built:
+        return linalg.scale_tril_from_precision(built["precision_matrix"].to(torch.float64))
+    return mvn.scale_tril
 
 
 def kl_divergence(p: td.Distribution, q: td.Distribution) -> torch.Tensor:
