@@ -87,6 +87,28 @@ def test_mvn_from_scale_tril_is_read_without_forming_its_covariance(dtype) -> No
     torch.testing.assert_close(got, td.kl_divergence(p, q), rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
 
 
+def test_scale_tril_gradients_live_on_the_lower_triangle() -> None:
+    # The upper entries of a Cholesky factor are not parameters: no gradient flows to them
+    # (torch's own MVN KL gives P's upper entries one, and Q's none).
+    g = torch.Generator().manual_seed(5)
+
+    def factor() -> torch.Tensor:
+        a = torch.randn(3, 4, 4, dtype=F64, generator=g)
+        return torch.linalg.cholesky(a @ a.mT + torch.eye(4, dtype=F64)).requires_grad_()
+
+    chol_p, chol_q = factor(), factor()
+    locs = torch.randn(2, 3, 4, dtype=F64, generator=g)
+    ours, theirs = [torch.autograd.grad(kl(td.MultivariateNormal(locs[0], scale_tril=chol_p),
+                                           td.MultivariateNormal(locs[1], scale_tril=chol_q)).sum(), (chol_p, chol_q))
+                    for kl in (st.kl_divergence, td.kl_divergence)]
+    for mine, torchs in zip(ours, theirs):
+        assert torch.equal(mine.triu(1), torch.zeros_like(mine))
+        torch.testing.assert_close(mine.tril(), torchs.tril(), rtol=1e-12, atol=1e-14)
+    grad_h = torch.autograd.grad(st.cross_entropy(td.MultivariateNormal(locs[0], scale_tril=chol_p),
+                                                  td.MultivariateNormal(locs[1], scale_tril=chol_q)).sum(), chol_p)[0]
+    assert torch.equal(grad_h.triu(1), torch.zeros_like(grad_h))
+
+
 @pytest.mark.parametrize("built_from", ["precision_matrix", "mixed"])
 def test_float32_mvn_is_rounded_once_in_every_parametrisation(built_from: str) -> None:
     # torch's float32 factor of a precision (or covariance) matrix cost up to 6 ULP (1.6 ULP

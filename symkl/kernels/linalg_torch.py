@@ -70,9 +70,17 @@ def mahalanobis_sq(chol: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return z.squeeze(-1).pow(2).sum(-1)
 
 
+def tril(m: torch.Tensor, diagonal: int = 0) -> torch.Tensor:
+    """torch.tril by a broadcast k x k mask: eager torch.tril on a batch of small matrices
+    took 21 ms for 1e4 x 16 x 16 (a broadcast where: ~1 ms)."""
+    k = m.shape[-1]
+    return torch.where(torch.ones(k, k, dtype=torch.bool, device=m.device).tril(diagonal), m, 0.0)
+
+
 def trace_inv_mul(chol_a: torch.Tensor, chol_b: torch.Tensor) -> torch.Tensor:
-    """tr(A^-1 B) = |L_a^-1 L_b|_F^2."""
-    m = solve_lower(chol_a, chol_b)
+    """tr(A^-1 B) = |L_a^-1 L_b|_F^2. Only the lower triangles are read (also by the
+    gradient: the upper entries of a Cholesky factor are not parameters)."""
+    m = solve_lower(chol_a, tril(chol_b))
     return m.pow(2).sum((-2, -1))
 
 
@@ -83,9 +91,10 @@ def neglogdet_bregman(chol_a: torch.Tensor, chol_b: torch.Tensor) -> torch.Tenso
     1 + e_i, e_i = (L_b,ii - L_a,ii) / L_a,ii, so the value is sum_i [s_i - log1p(s_i)] with
     s_i = M_ii^2 - 1 = e_i (2 + e_i), plus the squared strictly-lower entries of M: every term
     is >= 0, and solving for the difference L_b - L_a (not for L_b) makes it exactly 0 when
-    the factors are equal and keeps its digits when they are close.
+    the factors are equal and keeps its digits when they are close. Only the lower triangles
+    are read, by the value and by the gradient (the upper entries are not parameters).
     """
-    diff = chol_b - chol_a
+    diff = tril(chol_b - chol_a)
     n = solve_lower(chol_a, diff)
     diag_a = torch.diagonal(chol_a, dim1=-2, dim2=-1)
     diag_b = torch.diagonal(chol_b, dim1=-2, dim2=-1)
@@ -93,9 +102,4 @@ def neglogdet_bregman(chol_a: torch.Tensor, chol_b: torch.Tensor) -> torch.Tenso
     s = e * (2 + e)
     # log(1 + s) = 2 log(L_b,ii / L_a,ii), exact even where 1 + s is not.
     h = neglog_bregman_split(s, 2 * log_ratio(diag_b, diag_a))
-    # The strictly-lower entries by a broadcast k x k mask: eager torch.tril on a batch of
-    # small matrices took 21 ms for 1e4 x 16 x 16 (a broadcast where: ~1 ms).
-    k = n.shape[-1]
-    strictly_lower = torch.ones(k, k, dtype=torch.bool, device=n.device).tril(diagonal=-1)
-    lower = torch.where(strictly_lower, n, 0.0)
-    return h.sum(-1) + lower.pow(2).sum((-2, -1))
+    return h.sum(-1) + tril(n, diagonal=-1).pow(2).sum((-2, -1))
