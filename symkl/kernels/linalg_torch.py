@@ -77,10 +77,17 @@ def tril(m: torch.Tensor, diagonal: int = 0) -> torch.Tensor:
     return torch.where(torch.ones(k, k, dtype=torch.bool, device=m.device).tril(diagonal), m, 0.0)
 
 
+def _lower_part_for_autograd(m: torch.Tensor) -> torch.Tensor:
+    """tril(m) where autograd records m, so that no gradient reaches the upper entries of a
+    Cholesky factor (they are not parameters); m itself otherwise, whose upper entries are
+    exactly 0 for every valid factor. Masked always, the compiled float64 MVN KL without
+    gradients went from 0.32 to 0.42 of torch's time (1e4 x 16, 2 cores)."""
+    return tril(m) if torch.is_grad_enabled() and m.requires_grad else m
+
+
 def trace_inv_mul(chol_a: torch.Tensor, chol_b: torch.Tensor) -> torch.Tensor:
-    """tr(A^-1 B) = |L_a^-1 L_b|_F^2. Only the lower triangles are read (also by the
-    gradient: the upper entries of a Cholesky factor are not parameters)."""
-    m = solve_lower(chol_a, tril(chol_b))
+    """tr(A^-1 B) = |L_a^-1 L_b|_F^2; no gradient reaches the factors' upper entries."""
+    m = solve_lower(chol_a, _lower_part_for_autograd(chol_b))
     return m.pow(2).sum((-2, -1))
 
 
@@ -91,10 +98,10 @@ def neglogdet_bregman(chol_a: torch.Tensor, chol_b: torch.Tensor) -> torch.Tenso
     1 + e_i, e_i = (L_b,ii - L_a,ii) / L_a,ii, so the value is sum_i [s_i - log1p(s_i)] with
     s_i = M_ii^2 - 1 = e_i (2 + e_i), plus the squared strictly-lower entries of M: every term
     is >= 0, and solving for the difference L_b - L_a (not for L_b) makes it exactly 0 when
-    the factors are equal and keeps its digits when they are close. Only the lower triangles
-    are read, by the value and by the gradient (the upper entries are not parameters).
+    the factors are equal and keeps its digits when they are close. No gradient reaches the
+    factors' upper entries.
     """
-    diff = tril(chol_b - chol_a)
+    diff = _lower_part_for_autograd(chol_b - chol_a)
     n = solve_lower(chol_a, diff)
     diag_a = torch.diagonal(chol_a, dim1=-2, dim2=-1)
     diag_b = torch.diagonal(chol_b, dim1=-2, dim2=-1)
