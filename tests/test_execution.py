@@ -353,7 +353,7 @@ def test_unrolled_triangular_solve_matches_lapack() -> None:
 
 def test_cholesky_kernel_is_torchs_factor_laid_out_row_major() -> None:
     # The unrolled solves read L row by row: a row-major factor keeps those reads contiguous.
-    from symkl.kernels.linalg_torch import cholesky
+    from symkl.kernels.linalg_torch import cholesky, scale_tril_from_precision
 
     g = torch.Generator().manual_seed(1)
     a = torch.randn(40, 6, 6, dtype=torch.float64, generator=g)
@@ -362,8 +362,6 @@ def test_cholesky_kernel_is_torchs_factor_laid_out_row_major() -> None:
     assert chol.is_contiguous()
     torch.testing.assert_close(chol, torch.linalg.cholesky(cov), rtol=1e-14, atol=1e-15)
     assert torch.equal(chol, chol.tril())
-    from symkl.kernels.linalg_torch import scale_tril_from_precision  # the factor of P^-1, from P
-
     torch.testing.assert_close(scale_tril_from_precision(torch.linalg.inv(cov)), chol, rtol=1e-12, atol=1e-14)
     torch._dynamo.reset()
     torch.testing.assert_close(torch.compile(cholesky, fullgraph=True)(cov), chol, rtol=1e-15, atol=0)

@@ -30,10 +30,10 @@ def cholesky(a: torch.Tensor) -> torch.Tensor:
 
 
 def scale_tril_from_precision(precision: torch.Tensor) -> torch.Tensor:
-    """The lower Cholesky factor of precision^-1, computed as torch's MultivariateNormal does
-    (without forming the inverse): the Cholesky factor of P with rows and columns reversed,
-    flipped back, is an upper-triangular U with U^T U = P... transposed, L^-1 with
-    L L^T = P^-1; one triangular solve against I gives L."""
+    """The lower Cholesky factor L of P^-1 (L L^T = P^-1), as torch's MultivariateNormal
+    computes it, without forming the inverse. With J the reversal of rows and columns,
+    J P J = F F^T (Cholesky), so P = U U^T with U = J F J upper-triangular, and L = U^-T:
+    one triangular solve of U^T (lower) against I."""
     flipped = torch.linalg.cholesky(torch.flip(precision, (-2, -1)))
     l_inv = torch.flip(flipped, (-2, -1)).mT
     eye = torch.eye(precision.shape[-1], dtype=precision.dtype, device=precision.device)
