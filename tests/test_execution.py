@@ -8,6 +8,7 @@ import torch
 import torch.distributions as td
 
 import symkl.torch as st
+from symkl.kernels import linalg_torch
 from symkl.torch import _execution
 
 
@@ -308,12 +309,19 @@ def test_sum_last_operator_matches_torch_sum_compiled_with_grad_and_vmap(keepdim
     torch._dynamo.reset()
 
 
-def test_compiled_path_keeps_column_major_cholesky_factors_as_they_are() -> None:
-    # torch's MultivariateNormal holds a column-major factor; made contiguous, the triangular
-    # solves copied it back (10 ms of copies in a 24 ms float64 MVN KL at 1e4 x 16 x 16).
-    a = torch.randn(4, 3, 3, dtype=torch.float64)
-    mvn = td.MultivariateNormal(torch.zeros(4, 3, dtype=torch.float64), covariance_matrix=a @ a.mT + torch.eye(3))
-    assert not mvn.scale_tril.is_contiguous() and _execution._keeps_layout(mvn.scale_tril)
+def test_compiled_path_gives_the_solves_the_layout_they_read() -> None:
+    # torch's MultivariateNormal holds a column-major factor. LAPACK's solves (orders above
+    # UNROLLED_SOLVE_MAX_ORDER) take it as it is (made contiguous, they copied it back: 10 ms
+    # of copies in a 24 ms float64 MVN KL at 1e4 x 16 x 16); the unrolled solves read rows, so
+    # smaller factors are made row-major.
+    def factor(k: int) -> torch.Tensor:
+        a = torch.randn(4, k, k, dtype=torch.float64)
+        return td.MultivariateNormal(torch.zeros(4, k, dtype=torch.float64),
+                                     covariance_matrix=a @ a.mT + torch.eye(k)).scale_tril
+
+    small, large = factor(linalg_torch.UNROLLED_SOLVE_MAX_ORDER), factor(linalg_torch.UNROLLED_SOLVE_MAX_ORDER + 1)
+    assert not small.is_contiguous() and not _execution._keeps_layout(small)
+    assert not large.is_contiguous() and _execution._keeps_layout(large)
     assert _execution._keeps_layout(torch.zeros(3).expand(4, 3))  # broadcast: not materialised
     assert not _execution._keeps_layout(torch.zeros(4, 2)[:, 0])  # a strided column: copied
 
@@ -337,6 +345,47 @@ def test_compiled_mvn_kl_with_unrolled_triangular_solves_matches_eager(dim: int,
         torch.testing.assert_close(compiled, eager, rtol=1e-13, atol=0)
     assert "kl_mvn_mvn_tril" not in _execution._failed
     assert torch.equal(compiled, torch.zeros_like(compiled))  # KL(P || P) == 0 exactly
+
+
+@pytest.mark.parametrize("dim", [3, 17])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_mvn_kl_gradients_match_eager_and_torch(dim: int, dtype: torch.dtype, mode) -> None:
+    # Compiled with gradients, the Gaussian kernels compute their closed-form partials next
+    # to their value (unrolled solves, no autograd through them); eagerly the partials come
+    # from their autograd Functions' backward. Both must give torch's gradients (a typical
+    # point, where torch's KL is accurate) on the factors' lower triangles, and 0 above.
+    g = torch.Generator().manual_seed(dim)
+
+    def leaves() -> list[torch.Tensor]:
+        a = torch.randn(32, dim, dim, dtype=torch.float64, generator=g)
+        chol = torch.linalg.cholesky(a @ a.mT / dim + torch.eye(dim, dtype=torch.float64) / 2)  # column-major
+        loc = torch.randn(32, dim, dtype=torch.float64, generator=g)
+        return [loc.to(dtype).requires_grad_(), chol.to(dtype).requires_grad_()]
+
+    p, q = leaves(), leaves()
+
+    def gradients(kl) -> list[torch.Tensor]:  # noqa: ANN001 - a KL of two distributions
+        dists = [td.MultivariateNormal(loc, scale_tril=tril) for loc, tril in (p, q)]
+        return list(torch.autograd.grad(kl(*dists).sum(), [*p, *q]))
+
+    mode("never")
+    eager = gradients(st.kl_divergence)
+    mode("always")
+    gradients(st.kl_divergence)  # compiles
+    with torch.profiler.profile() as profile:
+        compiled = gradients(st.kl_divergence)
+    lapack_solves = [e for e in profile.events() if e.name == "aten::linalg_solve_triangular"]
+    # up to order 16 every solve unrolls, forward and backward (LAPACK's: 6 per call, ~10 ms each)
+    assert (len(lapack_solves) == 0) == (dim <= linalg_torch.UNROLLED_SOLVE_MAX_ORDER)
+    reference = gradients(td.kl_divergence)
+    tolerance = {torch.float64: 1e-12, torch.float32: 2e-5}[dtype]
+    for got_compiled, got_eager, want in zip(compiled, eager, reference):
+        assert got_compiled.dtype == dtype
+        torch.testing.assert_close(got_compiled, got_eager, rtol=tolerance, atol=tolerance)
+        torch.testing.assert_close(got_eager, want.tril() if want.dim() == 3 else want, rtol=tolerance, atol=tolerance)
+    for tril_grad in (compiled[1], compiled[3], eager[1], eager[3]):
+        assert torch.equal(tril_grad.triu(1), torch.zeros_like(tril_grad))
+    assert "kl_mvn_mvn_tril" not in _execution._failed
 
 
 def test_unrolled_triangular_solve_matches_lapack() -> None:

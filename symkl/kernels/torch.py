@@ -210,9 +210,7 @@ def _apply(kernel: Callable, *args: torch.Tensor | float | None,
         with torch.no_grad():  # value and partials in the same fused pass
             value = kernel(_Torch, *args, target=target)
             partials = getattr(_partials, kernel.__name__)(_Torch, *args, target=target)
-        slots = (*args, *(None,) * (SLOTS - len(args)))
-        derivatives = (*partials, *(None,) * (SLOTS - len(partials)))
-        out = _AttachPartials.apply(*_distinct((value, *derivatives, *slots)))
+        out = attach_partials(value, partials, args)
     else:
         out = function.apply(target.name, *_distinct((*args, *(None,) * (SLOTS - len(args)))))
     return out.to(dtype)
@@ -252,6 +250,25 @@ def partials_in_forward() -> Iterator[None]:
         _attaching["on"] = previous
 
 
+def attaching_partials() -> bool:
+    """Whether kernels attach their partials in the forward (inside :func:`partials_in_forward`)."""
+    return _attaching["on"]
+
+
+def attach_partials(value: torch.Tensor, partials: tuple, args: tuple) -> torch.Tensor:
+    """``value`` whose backward is grad x partial for each argument in ``args`` (up to
+    SLOTS; a partial may have more dimensions than the value: a matrix argument's per batch
+    element). The partials were computed without autograd history: first derivatives only."""
+    slots = (*args, *(None,) * (SLOTS - len(args)))
+    derivatives = (*partials, *(None,) * (SLOTS - len(partials)))
+    return _AttachPartials.apply(*_distinct((value, *derivatives, *slots)))
+
+
+def grad_times_partial(grad: torch.Tensor, partial: torch.Tensor) -> torch.Tensor:
+    """grad x partial, where the partial may carry event dimensions the value does not."""
+    return grad.reshape(grad.shape + (1,) * (partial.dim() - grad.dim())) * partial
+
+
 class _AttachPartials(torch.autograd.Function):
     """value, with the backward grad * partial for each argument (partials computed in
     forward, without autograd history: first derivatives only)."""
@@ -272,7 +289,7 @@ class _AttachPartials(torch.autograd.Function):
                                "call symkl.torch.set_compile_mode('never') to differentiate twice")
         p0, p1, p2, p3, a0, a1, a2, a3 = ctx.saved_tensors
         wanted = ctx.needs_input_grad[1 + SLOTS:]
-        grads = [None if p is None or not need else _sum_to(grad * p, a)
+        grads = [None if p is None or not need else _sum_to(grad_times_partial(grad, p), a)
                  for p, a, need in zip((p0, p1, p2, p3), (a0, a1, a2, a3), wanted)]
         return (None, *(None,) * SLOTS, *grads)
 

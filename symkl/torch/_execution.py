@@ -37,6 +37,7 @@ from typing import Callable
 import torch
 import torch.distributions as td
 
+from symkl.kernels import linalg_torch
 from symkl.kernels import torch as kernels_torch
 from symkl.kernels import torch_narrow
 
@@ -209,7 +210,20 @@ def _should_fuse(name: str, formula: Callable, tensors: list[torch.Tensor], narr
 
 
 def _keeps_layout(a: torch.Tensor) -> bool:
-    return a.is_contiguous() or 0 in a.stride() or (a.dim() >= 2 and a.mT.is_contiguous())
+    """Whether an argument goes into the compiled code as it is (else it is made contiguous).
+
+    Strided views (Beta's concentrations are columns of one tensor) keep inductor from
+    vectorising: a copy is cheaper (Beta KL 4.1 -> 2.7 x torch's time in float64). Broadcast
+    views (stride 0) stay as they are: copying would materialise them. Column-major matrices
+    (torch's Cholesky factors) stay where LAPACK solves with them (made contiguous, the
+    solves copied them back: float64 MVN KL, 1e4 x 16 x 16, 10 ms of copies in a 24 ms call)
+    and become row-major where the solves unroll, which read them by rows (float32 KL of
+    MVNs built from torch.linalg.cholesky factors, 1e4 x 16, forward+backward: 0.70 -> 0.40
+    of torch's time).
+    """
+    if a.is_contiguous() or 0 in a.stride():
+        return True
+    return a.dim() >= 2 and a.mT.is_contiguous() and not linalg_torch.unrolls_solves(a)
 
 
 def run(name: str, formula: Callable, args: list[torch.Tensor]) -> torch.Tensor:
@@ -225,11 +239,6 @@ def run(name: str, formula: Callable, args: list[torch.Tensor]) -> torch.Tensor:
     # whole process; symkl should not change its user's settings behind their back.
     validate = td.Distribution._validate_args
     try:
-        # Strided views (Beta's concentrations are columns of one tensor) keep inductor from
-        # vectorising: a copy is cheaper (Beta KL 4.1 -> 2.7 x torch's time in float64).
-        # Broadcast views (stride 0) stay as they are: copying would materialise them, and so
-        # do column-major matrices (torch's Cholesky factors): the triangular solves would
-        # copy them back (float64 MVN KL, 1e4 x 16 x 16: 10 ms of copies in a 24 ms call).
         args = [a if _keeps_layout(a) else a.contiguous() for a in args]
         # With gradients the kernels attach partials computed in the same pass (see
         # symkl.kernels.torch.partials_in_forward): one compiled graph per autograd mode.
