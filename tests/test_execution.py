@@ -322,6 +322,7 @@ def test_compiled_path_gives_the_solves_the_layout_they_read() -> None:
     small, large = factor(linalg_torch.UNROLLED_SOLVE_MAX_ORDER), factor(linalg_torch.UNROLLED_SOLVE_MAX_ORDER + 1)
     assert not small.is_contiguous() and not _execution._keeps_layout(small)
     assert not large.is_contiguous() and _execution._keeps_layout(large)
+    assert _execution._keeps_layout(torch.zeros(4, 10, 3).mT)  # column-major, not a factor
     assert _execution._keeps_layout(torch.zeros(3).expand(4, 3))  # broadcast: not materialised
     assert not _execution._keeps_layout(torch.zeros(4, 2)[:, 0])  # a strided column: copied
 

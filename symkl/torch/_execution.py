@@ -223,7 +223,9 @@ def _keeps_layout(a: torch.Tensor) -> bool:
     """
     if a.is_contiguous() or 0 in a.stride():
         return True
-    return a.dim() >= 2 and a.mT.is_contiguous() and not linalg_torch.unrolls_solves(a)
+    if not (a.dim() >= 2 and a.mT.is_contiguous()):
+        return False
+    return a.shape[-1] != a.shape[-2] or not linalg_torch.unrolls_solves(a)
 
 
 def run(name: str, formula: Callable, args: list[torch.Tensor]) -> torch.Tensor:
