@@ -148,7 +148,7 @@ def _neglogdet_bregman(chol_a: torch.Tensor, chol_b: torch.Tensor,
     if not partials:
         return value, ()
     v = solve_lower_transposed(chol_a, n)
-    d_a = -2 * (tril(v + v @ n.mT) + torch.diag_embed(torch.diagonal(n, dim1=-2, dim2=-1) / diag_a))
+    d_a = -2 * (tril(v + v @ n.mT) + torch.diag_embed(e / diag_a))  # N_ii = e_i
     d_b = 2 * (tril(v) + torch.diag_embed(diag_d / (diag_a * diag_b)))
     return value, (d_a, d_b)
 
