@@ -25,8 +25,21 @@ from symkl.distributions import REGISTRY
 CHECK_DIM = {Structure.INDEXED: 3, Structure.MATRIX: 2, Structure.SCALAR: 1}
 
 
-def to_mp(value: Any) -> Any:
-    """Exact mpmath image of a float / array (every binary digit kept)."""
+#: Significant bits kept of parameters drawn for a derivation's numeric checks. The samplers
+#: use numpy's exp and BLAS products, whose last bits differ between CPUs (AVX2 and AVX-512
+#: code paths): a fresh export on a Zen machine printed "< 1e-27" where the committed
+#: derivations/ (exported on another CPU) said "0.0". Rounded to 32 bits, the points are the
+#: same everywhere (but for a value within 2^-52 of a 32-bit rounding boundary, ~1e-6 per
+#: value), so the documents that print the checks' gaps are reproducible byte for byte.
+PORTABLE_BITS = 32
+
+
+def to_mp(value: Any, bits: int | None = None) -> Any:
+    """Exact mpmath image of a float / array (every binary digit kept), or rounded to
+    ``bits`` significant bits (to nearest)."""
+    if bits is not None:
+        with mpmath.workprec(bits):
+            return to_mp(value)
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
         return mpmath.mpf(float(arr))
@@ -60,8 +73,10 @@ class Side:
 
 
 def sample_values(side: Side, rng: np.random.Generator, dim: int) -> dict[str, Any]:
+    """Parameter values for ``side`` drawn from its constraints, the same on every machine
+    (rounded to PORTABLE_BITS), exactly on the simplex where one is declared."""
     raw = side.family.sample_parameters(rng, dim=dim)
-    out = {n: to_mp(v) for n, v in raw.items() if n not in side.fixed}
+    out = {n: to_mp(v, PORTABLE_BITS) for n, v in raw.items() if n not in side.fixed}
     if side.family.structure is Structure.MATRIX:  # vectors are k x 1 matrices there
         out = {n: mpmath.matrix(v) if isinstance(v, list) else v for n, v in out.items()}
     for name in out:

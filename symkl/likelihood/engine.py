@@ -124,7 +124,7 @@ def draw_sample(model: Side, rng: np.random.Generator, dim: int) -> list:
     family = model.family
     for _ in range(100):
         raw = family.sample_parameters(rng, dim=dim)
-        values = {n: numeric.to_mp(v) for n, v in raw.items()}
+        values = {n: numeric.to_mp(v, numeric.PORTABLE_BITS) for n, v in raw.items()}
         for name, value in model.fixed.items():  # data inside a fixed Uniform's interval etc.
             v = mpmath.mpf(float(value))
             values[name] = [v] * dim if family.structure is Structure.INDEXED else v
