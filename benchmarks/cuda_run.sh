@@ -38,7 +38,8 @@ if want speed; then
     speed=$!
 fi
 if want tests; then
-    timeout 300 $PY -m pytest -m cuda -q -p no:cacheprovider tests >"$OUT/pytest-cuda.log" 2>&1 &
+    # -o addopts: the project's `-n auto` needs pytest-xdist, which a GPU machine may not have
+    timeout 300 $PY -m pytest -o addopts=-ra -m cuda -q -p no:cacheprovider tests >"$OUT/pytest-cuda.log" 2>&1 &
     tests=$!
 fi
 if want verify; then
