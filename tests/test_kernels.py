@@ -677,6 +677,50 @@ def test_digamma_increments_and_trigamma_accuracy(target: str) -> None:
                 assert abs(got - ref) <= bound * abs(ref), (x[i], d[i], got, ref)
 
 
+@pytest.mark.parametrize("target", ["float64", "narrow"])
+def test_lgamma_residual_partials_accuracy(target: str) -> None:
+    """The backward of lgamma_residual_bregman: phi'(y) - phi'(x) and phi''s Bregman
+    divergence (phi' = psi - log), against mpmath, from small to 1e12 arguments. Taken as
+    lgamma_bregman's partials minus xlogx_bregman's, they lost up to 1e-4 relative at
+    x = 1e12 (the logarithms cancel); float64 measured <= 2.4e-15, NARROW <= 2.2e-9."""
+    tgt = f64.TARGETS[target]
+    rng = np.random.default_rng(3)
+    x = np.concatenate([[1e-3, 0.5, 3.0, 7.99, 8.0, 20.0, 1e5, 0.3, 1e8, 1e12, 4.0, 1.0, 0.01, 2.0, 1e10, 1e-150],
+                        _loguniform(rng, 1e-3, 1e8, 60)])
+    s = np.concatenate([[1e-9, -0.3, -2.5 / 3, 1e-12, -1e-6, 1.5, -0.1, 2.0, 1e-3, -0.5, 99.0, 1e5, -0.999999,
+                         1e3, -1 + 1e-12, 3.0], rng.choice([-1, 1], 60) * _loguniform(rng, 1e-12, 0.9, 60)])
+    d = s * x
+    bregman, increment, _ = pk.lgamma_residual_bregman(knp._Numpy, x, d, target=tgt)
+    bound = 16 * 2.0**-52 if target == "float64" else 1e-8
+    with mpmath.workdps(80):
+        for i in range(len(x)):
+            xi, di = mpmath.mpf(float(x[i])), mpmath.mpf(float(d[i]))
+            inc = mpmath.digamma(xi + di) - mpmath.digamma(xi) - mpmath.log((xi + di) / xi)
+            for got, ref in ((increment[i], inc), (bregman[i], inc - di * (mpmath.psi(1, xi) - 1 / xi))):
+                assert abs(got - ref) <= bound * abs(ref), (x[i], d[i], got, ref)
+
+
+def test_lgamma_residual_partials_at_the_ends_of_the_range() -> None:
+    """Subnormal and huge arguments: -inf where psi(y) overflows (y = 1e-310), exact where
+    the shift terms dominate, 0 where the value itself is +inf (|d/x| overflows), never NaN."""
+    x = np.array([1e-310, 5e-324, 1e300, 1e300, 7.0, 1e308, 0.5])
+    y = np.array([1.0, 1e10, 1e-300, 1.0, 1e-310, 7.0, 1.7e308])
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for target in f64.TARGETS.values():
+            bregman, increment, _ = pk.lgamma_residual_bregman(knp._Numpy, x, y - x, y, target=target)
+            for got in (bregman, increment):
+                assert not np.isnan(got).any()
+                np.testing.assert_array_equal(got[[0, 1, 6]], 0.0)
+                assert got[4] == -np.inf
+                assert got[2] == pytest.approx(-1e300, rel=1e-15)  # psi(1e-300) = -1e300 - gamma
+            with mpmath.workdps(40):
+                for i in (3, 5):
+                    xi, yi = mpmath.mpf(float(x[i])), mpmath.mpf(float(y[i]))
+                    inc = mpmath.digamma(yi) - mpmath.digamma(xi) - mpmath.log(yi / xi)
+                    assert increment[i] == pytest.approx(float(inc), rel=1e-14)
+                    assert bregman[i] == pytest.approx(float(inc - (yi - xi) * (mpmath.psi(1, xi) - 1 / xi)), rel=1e-14)
+
+
 def test_poisson_entropy_derivative_accuracy() -> None:
     """dH/drate = E[log((X + 1)/rate)] over the direct range, the series' derivative above:
     within 1e-13 relative (the sum's terms have both signs: ~40 ulp at rate ~ 20-40)."""

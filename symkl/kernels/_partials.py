@@ -109,10 +109,20 @@ def digamma_increments(xp: Any, x: Array, d: Array, y: Array | None = None,
     n = target.shift
     infinite, d, y, shifted, z = kernel.lgamma_shift(xp, x, d, y, target)
     zd = xp.where(shifted, y + float(n), y)
-    t, w = 1.0 / z, 1.0 / zd
-    u = d * t
+    u, increment_series, bregman_series = _digamma_stirling(xp, z, zd, d, target)
     log1p_u = _log1p_from_endpoints(xp, u, zd, z, target)
     h_u = kernel.neglog_bregman_split(xp, u, log1p_u, target)
+    increment, bregman = _digamma_shift_terms(xp, x, d, y, shifted, n, log1p_u + increment_series,
+                                              bregman_series - h_u)
+    return xp.where(infinite, 0.0, bregman), xp.where(infinite, 0.0, increment)
+
+
+def _digamma_stirling(xp: Any, z: Array, zd: Array, d: Array, target: Target) -> tuple[Array, Array, Array]:
+    """u = d/z and what psi(zd) - psi(z) and its Bregman divergence hold beyond the
+    logarithm's part (zd = z + d, both >= the target's shift; see digamma_increments):
+    u w (1/2 + sum_k (2k-1) c_k H_{2k-1}) and u**2 w (sum_k (1-2k) c_k E_{2k-1} - 1/2)."""
+    t, w = 1.0 / z, 1.0 / zd
+    u = d * t
     c = target.stirling
     # Odd m = 2k - 1 only: h_m = t h_{m-1} + w**m, e_m = t e_{m-1} + h_m.
     diff_series = bregman_series = 0.0 * t
@@ -126,16 +136,21 @@ def digamma_increments(xp: Any, x: Array, d: Array, y: Array | None = None,
             diff_series = diff_series + (2 * k - 1) * c[k - 1] * h_m
             bregman_series = bregman_series + (1 - 2 * k) * c[k - 1] * e_m
     uw = u * w
-    increment = log1p_u + uw * (0.5 + diff_series)
-    bregman = uw * u * (bregman_series - 0.5) - h_u
+    return u, uw * (0.5 + diff_series), uw * u * (bregman_series - 0.5)
+
+
+def _digamma_shift_terms(xp: Any, x: Array, d: Array, y: Array, shifted: Array, n: int,
+                         increment: Array, bregman: Array) -> tuple[Array, Array]:
+    """increment + sum_{j<n} s_j / y_j and bregman - sum_{j<n} s_j**2 / y_j in the shifted
+    lanes (s_j = d/(x + j), y_j = y + j): psi's shift terms, smallest first."""
     ds = xp.where(shifted, d, 0.0)
-    for j in reversed(range(n)):  # smallest terms first
+    for j in reversed(range(n)):
         xj = x + float(j)
         yj = xp.where(shifted, y + float(j), 1.0)
         sj = ds / xj
         increment = increment + sj / yj
         bregman = bregman - sj * (sj / yj)
-    return xp.where(infinite, 0.0, bregman), xp.where(infinite, 0.0, increment)
+    return increment, bregman
 
 
 def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: Target = FLOAT64) -> Partials:
@@ -145,15 +160,60 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
     return bregman, increment, None
 
 
+#: log(2**600): the scaling lgamma_residual_bregman's partials undo.
+_LOG_2_600 = 600 * math.log(2.0)
+
+
 def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
                             target: Target = FLOAT64) -> Partials:
-    """B_phi = B_lnGamma - B_{y log y}: the differences of their partials, psi's Bregman
-    divergence + h(d/x) and psi(y) - psi(x) - log(y/x). The second cancels ~x/d-fold for
-    large arguments (a few digits of a gradient, not of the value); 0 at the pole."""
-    lg_x, lg_d, _ = lgamma_bregman(xp, x, d, y, target)
-    xl_x, xl_d, _ = xlogx_bregman(xp, x, d, y, target)
-    pole = (x + d if y is None else y) == 0
-    return xp.where(pole, 0.0, lg_x - xl_x), xp.where(pole, 0.0, lg_d - xl_d), None
+    """B_phi(x + d, x) for phi = lnGamma - y log y + y, phi' = psi - log: dB/dd = phi'(y) -
+    phi'(x), the increment of phi', and dB/dx = phi'(y) - phi'(x) - d phi''(x), its Bregman
+    divergence (<= 0: phi''' < 0). 0 where the value is +inf (the pole) or overflows.
+
+    These are digamma_increments' sums with the logarithms taken out. There psi(y) - psi(x)
+    holds log(zd/z) (zd = z + d, z = x (+ n)), and log(zd/z) - log(y/x) = log1p(v) with
+
+        v = -n d / (z y),   1 + v = (x/z) (zd/y)     (shifted lanes; 0 elsewhere),
+
+    so that, with u, w and the series of :func:`_digamma_stirling` and h(v) = v - log1p(v),
+
+        phi'(y) - phi'(x)              = log1p(v) + u w (1/2 + ...) + sum_j s_j / y_j
+        phi'(y) - phi'(x) - d phi''(x) = n d**2/(x y z) - h(v) + u**2 w (... - 1/2)
+                                         - sum_j s_j**2 / y_j.
+
+    The second line's first two terms are h(d/x) - h(u) = n d/(x z) + log1p(v), the form
+    taken where v is outside the near series' range (as y -> 0, n d**2/(x y z) and h(v)
+    grow alike). One logarithm, where the difference of lgamma_bregman's and
+    xlogx_bregman's partials took four (FLOAT64: log and log1p, twice) and cancelled their
+    logarithms: ~log10(x) digits lost for large arguments, whose unshifted lanes now hold
+    the Stirling series alone."""
+    n = target.shift
+    infinite, d, y, shifted, z = kernel.lgamma_shift(xp, x, d, y, target)
+    zd = xp.where(shifted, y + float(n), y)
+    u, increment_series, bregman_series = _digamma_stirling(xp, z, zd, d, target)
+    ds = xp.where(shifted, d, 0.0)
+    xs, ys = xp.where(shifted, x, 1.0), xp.where(shifted, y, 1.0)
+    n_over_z = float(n) / z
+    v = -n_over_z * (ds / ys)
+    # log1p(v) with one logarithm: Kahan's log(t) v / (t - 1), t = fl(1 + v) (a few ulp), and
+    # from the endpoints, 1 + v = (x/z) (zd/y), towards the pole (v < -1/2, where 1 + v has
+    # lost v's digits) and above v = 1 (v overflows where y << x). An x or y below 2**-500
+    # is scaled by 2**600 there, so that neither factor leaves the normal range.
+    from_endpoints = xp.either(v < -0.5, ~(v <= 1.0))
+    tiny_x, tiny_y = xs < 2.0**-500, ys < 2.0**-500
+    q = (xp.where(tiny_x, xs * 2.0**600, xs) / z) * (zd / xp.where(tiny_y, ys * 2.0**600, ys))
+    t = xp.where(from_endpoints, q, 1.0 + v)
+    log_t = xp.log(t)
+    one = t == 1.0
+    scaling = xp.where(tiny_y, _LOG_2_600, 0.0) - xp.where(tiny_x, _LOG_2_600, 0.0)
+    log1p_v = xp.where(from_endpoints, log_t + scaling, xp.where(one, v, log_t * (v / xp.where(one, 2.0, t - 1.0))))
+    near = target.in_near_range(xp, v)
+    d_over_x = ds / xs
+    h_difference = xp.where(near, n_over_z * d_over_x * (ds / ys) - target.h_near(xp, xp.where(near, v, 0.0)),
+                            n_over_z * d_over_x + log1p_v)
+    increment, bregman = _digamma_shift_terms(xp, x, d, y, shifted, n, log1p_v + increment_series,
+                                              bregman_series + h_difference)
+    return xp.where(infinite, 0.0, bregman), xp.where(infinite, 0.0, increment), None
 
 
 def product_difference(xp: Any, a: Array, b: Array, c: Array, e: Array, target: Target = FLOAT64) -> Partials:
