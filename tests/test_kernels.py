@@ -677,6 +677,16 @@ def test_digamma_increments_and_trigamma_accuracy(target: str) -> None:
                 assert abs(got - ref) <= bound * abs(ref), (x[i], d[i], got, ref)
 
 
+def _residual_partials_reference(x: float, *, d: float | None = None,
+                                 y: float | None = None) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """phi''s Bregman divergence and increment from x to y (phi' = psi - log) at 80 digits;
+    y = x + d exactly where d is given."""
+    with mpmath.workdps(80):
+        xm = mpmath.mpf(x)
+        ym = xm + mpmath.mpf(d) if y is None else mpmath.mpf(y)
+        increment = mpmath.digamma(ym) - mpmath.digamma(xm) - mpmath.log(ym / xm)
+        return increment - (ym - xm) * (mpmath.psi(1, xm) - 1 / xm), increment
+
 @pytest.mark.parametrize("target", ["float64", "narrow"])
 def test_lgamma_residual_partials_accuracy(target: str) -> None:
     """The backward of lgamma_residual_bregman: phi'(y) - phi'(x) and phi''s Bregman
@@ -692,12 +702,10 @@ def test_lgamma_residual_partials_accuracy(target: str) -> None:
     d = s * x
     bregman, increment, _ = pk.lgamma_residual_bregman(knp._Numpy, x, d, target=tgt)
     bound = 16 * 2.0**-52 if target == "float64" else 1e-8
-    with mpmath.workdps(80):
-        for i in range(len(x)):
-            xi, di = mpmath.mpf(float(x[i])), mpmath.mpf(float(d[i]))
-            inc = mpmath.digamma(xi + di) - mpmath.digamma(xi) - mpmath.log((xi + di) / xi)
-            for got, ref in ((increment[i], inc), (bregman[i], inc - di * (mpmath.psi(1, xi) - 1 / xi))):
-                assert abs(got - ref) <= bound * abs(ref), (x[i], d[i], got, ref)
+    for i in range(len(x)):
+        ref_bregman, ref_increment = _residual_partials_reference(float(x[i]), d=float(d[i]))
+        for got, ref in ((increment[i], ref_increment), (bregman[i], ref_bregman)):
+            assert abs(got - ref) <= bound * abs(ref), (x[i], d[i], got, ref)
 
 
 def test_lgamma_residual_partials_at_the_ends_of_the_range() -> None:
@@ -713,12 +721,10 @@ def test_lgamma_residual_partials_at_the_ends_of_the_range() -> None:
                 np.testing.assert_array_equal(got[[0, 1, 6]], 0.0)
                 assert got[4] == -np.inf
                 assert got[2] == pytest.approx(-1e300, rel=1e-15)  # psi(1e-300) = -1e300 - gamma
-            with mpmath.workdps(40):
-                for i in (3, 5):
-                    xi, yi = mpmath.mpf(float(x[i])), mpmath.mpf(float(y[i]))
-                    inc = mpmath.digamma(yi) - mpmath.digamma(xi) - mpmath.log(yi / xi)
-                    assert increment[i] == pytest.approx(float(inc), rel=1e-14)
-                    assert bregman[i] == pytest.approx(float(inc - (yi - xi) * (mpmath.psi(1, xi) - 1 / xi)), rel=1e-14)
+            for i in (3, 5):
+                ref_bregman, ref_increment = _residual_partials_reference(float(x[i]), y=float(y[i]))
+                assert increment[i] == pytest.approx(float(ref_increment), rel=1e-14)
+                assert bregman[i] == pytest.approx(float(ref_bregman), rel=1e-14)
 
 
 def test_poisson_entropy_derivative_accuracy() -> None:

@@ -251,6 +251,13 @@ def neglog_bregman_split(xp: Any, s: Array, log_r: Array, target: Target = FLOAT
     return xp.where(near, target.h_near(xp, xp.where(near, s, 0.0)), s - log_r)
 
 
+def kahan_log1p(xp: Any, s: Array, v: Array, log_v: Array) -> Array:
+    """log1p(s) from v = fl(1 + s) and log(v), Kahan's trick: log(v) s / (v - 1) (a few ulp,
+    one logarithm); s itself where v == 1."""
+    one = v == 1.0
+    return xp.where(one, s, log_v * (s / xp.where(one, 2.0, v - 1.0)))
+
+
 def _log1p_from_endpoints(xp: Any, s: Array, y: Array, x: Array, target: Target,
                           may_underflow: bool = True, far_only: bool = False) -> Array:
     """log(1 + s) where 1 + s = y/x: log1p(s) (s rounded once: accurate) except towards the
@@ -277,8 +284,7 @@ def _log1p_from_endpoints(xp: Any, s: Array, y: Array, x: Array, target: Target,
     elif target.one_log:
         v = xp.where(low, q, 1.0 + s)
         log_v = xp.log(v)
-        one = v == 1.0
-        log1p_s = xp.where(one, s, log_v * (s / xp.where(one, 2.0, v - 1.0)))
+        log1p_s = kahan_log1p(xp, s, v, log_v)
     else:
         log_v = xp.log(q)
         log1p_s = xp.log1p(xp.where(low, 0.0, s))

@@ -22,7 +22,7 @@ import math
 from typing import Any
 
 from symkl.kernels import _float64 as kernel
-from symkl.kernels._float64 import (EXP_NEG_LOADER, FLOAT64, POISSON_SERIES, Array, Target,
+from symkl.kernels._float64 import (EXP_NEG_LOADER, FLOAT64, LN2, POISSON_SERIES, Array, Target,
                                     _log1p_from_endpoints, _two_sum)
 
 Partials = tuple[Array, ...]
@@ -112,8 +112,8 @@ def digamma_increments(xp: Any, x: Array, d: Array, y: Array | None = None,
     u, increment_series, bregman_series = _digamma_stirling(xp, z, zd, d, target)
     log1p_u = _log1p_from_endpoints(xp, u, zd, z, target)
     h_u = kernel.neglog_bregman_split(xp, u, log1p_u, target)
-    increment, bregman = _digamma_shift_terms(xp, x, d, y, shifted, n, log1p_u + increment_series,
-                                              bregman_series - h_u)
+    increment, bregman = _digamma_shift_terms(xp, x, xp.where(shifted, d, 0.0), y, shifted, n,
+                                              log1p_u + increment_series, bregman_series - h_u)
     return xp.where(infinite, 0.0, bregman), xp.where(infinite, 0.0, increment)
 
 
@@ -139,11 +139,11 @@ def _digamma_stirling(xp: Any, z: Array, zd: Array, d: Array, target: Target) ->
     return u, uw * (0.5 + diff_series), uw * u * (bregman_series - 0.5)
 
 
-def _digamma_shift_terms(xp: Any, x: Array, d: Array, y: Array, shifted: Array, n: int,
+def _digamma_shift_terms(xp: Any, x: Array, ds: Array, y: Array, shifted: Array, n: int,
                          increment: Array, bregman: Array) -> tuple[Array, Array]:
     """increment + sum_{j<n} s_j / y_j and bregman - sum_{j<n} s_j**2 / y_j in the shifted
-    lanes (s_j = d/(x + j), y_j = y + j): psi's shift terms, smallest first."""
-    ds = xp.where(shifted, d, 0.0)
+    lanes (s_j = ds/(x + j), y_j = y + j; ds = d there, 0 elsewhere): psi's shift terms,
+    smallest first."""
     for j in reversed(range(n)):
         xj = x + float(j)
         yj = xp.where(shifted, y + float(j), 1.0)
@@ -158,10 +158,6 @@ def lgamma_bregman(xp: Any, x: Array, d: Array, y: Array | None = None, target: 
     Bregman divergence psi(y) - psi(x) - d psi'(x) (:func:`digamma_increments`)."""
     bregman, increment = digamma_increments(xp, x, d, y, target)
     return bregman, increment, None
-
-
-#: log(2**600): the scaling lgamma_residual_bregman's partials undo.
-_LOG_2_600 = 600 * math.log(2.0)
 
 
 def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
@@ -204,14 +200,13 @@ def lgamma_residual_bregman(xp: Any, x: Array, d: Array, y: Array | None = None,
     q = (xp.where(tiny_x, xs * 2.0**600, xs) / z) * (zd / xp.where(tiny_y, ys * 2.0**600, ys))
     t = xp.where(from_endpoints, q, 1.0 + v)
     log_t = xp.log(t)
-    one = t == 1.0
-    scaling = xp.where(tiny_y, _LOG_2_600, 0.0) - xp.where(tiny_x, _LOG_2_600, 0.0)
-    log1p_v = xp.where(from_endpoints, log_t + scaling, xp.where(one, v, log_t * (v / xp.where(one, 2.0, t - 1.0))))
+    scaling = xp.where(tiny_y, 600 * LN2, 0.0) - xp.where(tiny_x, 600 * LN2, 0.0)
+    log1p_v = xp.where(from_endpoints, log_t + scaling, kernel.kahan_log1p(xp, v, t, log_t))
     near = target.in_near_range(xp, v)
     d_over_x = ds / xs
     h_difference = xp.where(near, n_over_z * d_over_x * (ds / ys) - target.h_near(xp, xp.where(near, v, 0.0)),
                             n_over_z * d_over_x + log1p_v)
-    increment, bregman = _digamma_shift_terms(xp, x, d, y, shifted, n, log1p_v + increment_series,
+    increment, bregman = _digamma_shift_terms(xp, x, ds, y, shifted, n, log1p_v + increment_series,
                                               bregman_series + h_difference)
     return xp.where(infinite, 0.0, bregman), xp.where(infinite, 0.0, increment), None
 
